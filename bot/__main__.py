@@ -1,0 +1,32 @@
+"""`python -m bot`: the Telegram front end."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import sentry_sdk
+
+from bot.app import run
+from common.logs import configure_logging
+from common.observability import init_sentry
+from common.settings import ConfigError, get_settings
+
+
+def main() -> int:
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    init_sentry(settings, process="bot")
+    try:
+        asyncio.run(run(settings))
+    finally:
+        sentry_sdk.flush(timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Wire the PTB Application and the webhook server into one event loop, and run until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from telegram import BotCommand
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.handlers import register
+from bot.runtime import bot_data_for
+from bot.texts import COMMANDS
+from bot.webhook import build_webhook_app
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host: the bot stops polling and serving on one signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+    """The PTB application, pointed at TELEGRAM_API_BASE_URL, with every handler registered."""
+    assert settings.telegram_bot_token is not None
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{settings.telegram_api_base_url}/bot")
+        .base_file_url(f"{settings.telegram_api_base_url}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .build()
+    )
+    application.bot_data.update(bot_data_for(settings))
+    register(application)
+    return application
+
+
+async def _publish_commands(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    commands = [BotCommand(name, texts[settings.bot_language]) for name, texts in COMMANDS.items()]
+    await application.bot.set_my_commands(commands)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Poll Telegram (when a token is set) and serve the webhook app until SIGINT/SIGTERM or ``stop``."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    web = EmbeddedServer(
+        uvicorn.Config(
+            build_webhook_app(),
+            host=settings.bot_webhook_host,
+            port=settings.bot_webhook_port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+    )
+    web_task = asyncio.create_task(web.serve(), name="webhook-server")
+    log.info("Webhook server on http://%s:%s", settings.bot_webhook_host, settings.bot_webhook_port)
+    try:
+        if settings.telegram_bot_token is None:
+            log.warning("TELEGRAM_BOT_TOKEN is not set: Telegram polling is off, serving the webhook only")
+            await stop.wait()
+            return
+        application = build_application(settings)
+        async with application:
+            await _publish_commands(application, settings)
+            me = await application.bot.get_me()
+            log.info("Polling Telegram at %s as @%s", settings.telegram_api_base_url, me.username)
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
+            await stop.wait()
+            log.info("Stopping the bot")
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        web.should_exit = True
+        await web_task

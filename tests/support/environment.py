@@ -1,0 +1,55 @@
+"""Hermetic process environment for tests: set before anything imports the settings or the Celery app."""
+
+from __future__ import annotations
+
+import os
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# Variables a developer's .env might set that would make tests reach real services. Environment variables win
+# over .env in pydantic-settings, so blanking them here is enough.
+_BLANKED = (
+    "SENTRY_DSN",
+    "SENTRY_AUTH_TOKEN",
+    "SENTRY_ORGANIZATION",
+    "SENTRY_PROJECT",
+    "SENTRY_WEBHOOK_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "ADMIN_CHAT_ID",
+    "ADMIN_USER_IDS",
+    "DMARKET_PUBLIC_KEY",
+    "DMARKET_SECRET_KEY",
+    "FLOWER_BASIC_AUTH",
+)
+
+
+def apply() -> None:
+    for name in _BLANKED:
+        os.environ[name] = ""
+    os.environ["REDIS_URL"] = TEST_REDIS_URL
+    os.environ.setdefault("DATABASE_URL", "sqlite:///var/test-default.sqlite3")
+    os.environ["SENTRY_ENVIRONMENT"] = "test"
+    os.environ["BOT_LANGUAGE"] = "ru"
+
+
+def patch_celery_for_sentry() -> None:
+    """Install sentry-sdk's Celery patches now, as `celeryd_init` does in production before the worker loads.
+
+    The worker consumer binds `celery.app.trace.build_tracer` when its module is imported; in production that
+    happens after `celeryd_init` (so after sentry-sdk patched it). Tests import the worker machinery early, so
+    the patch must come first here too, or in-process workers would run tasks without the integration.
+    """
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.transport import Transport
+
+    class _Discard(Transport):
+        def capture_envelope(self, envelope: object) -> None:
+            pass
+
+    sentry_sdk.init(
+        dsn="https://public@o1.ingest.sentry.io/1", transport=_Discard(), integrations=[CeleryIntegration()]
+    )
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()

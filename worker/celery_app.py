@@ -1,0 +1,127 @@
+"""The Celery app: every setting in one place, with the reason for it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from celery.schedules import crontab
+from celery.signals import after_setup_logger, beat_init, celeryd_init
+from kombu.entity import Exchange, Queue
+
+import beat_schedule
+from common.logs import configure_logging
+from common.observability import init_sentry
+from common.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Queues by kind of work, so a slow scan never delays an alert; the routes below are the only place
+# that decides where a task runs.
+QUEUES = ("scans", "sentry", "maintenance", "alerts", "notify", "default")
+TASK_ROUTES = {
+    "worker.tasks.scans.*": {"queue": "scans"},
+    "worker.tasks.sentry_checks.*": {"queue": "sentry"},
+    "worker.tasks.maintenance.*": {"queue": "maintenance"},
+    "worker.tasks.alerts.*": {"queue": "alerts"},
+    "worker.tasks.notify.*": {"queue": "notify"},
+}
+
+DEFAULT_SOFT_TIME_LIMIT_S = 240
+DEFAULT_TIME_LIMIT_S = 300
+# Longest task (the monthly cleanup) is capped at 30 minutes; a message unacked for longer than this is
+# redelivered, so it must exceed every hard time limit or a running task would be handed out twice.
+VISIBILITY_TIMEOUT_S = 2 * 60 * 60
+# The bot enqueues from its event loop: a dead Redis must fail fast, not hang a handler.
+BROKER_SOCKET_TIMEOUT_S = 2.0
+
+
+class BaseTask(Task):  # type: ignore[misc]
+    """Retry defaults for every task: exponential backoff with jitter, bounded attempts."""
+
+    max_retries = 5
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+
+
+def _schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Turn beat_schedule.py's plain data into Celery's schedule (crontab fields become crontab objects)."""
+    schedule = {}
+    for name, entry in entries.items():
+        spec = dict(entry)
+        spec["schedule"] = crontab(**{k: str(v) for k, v in spec.pop("crontab").items()})
+        schedule[name] = spec
+    return schedule
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply the project's Celery conventions (DESIGN.md §4) to ``app``."""
+    app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+        },
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        redis_socket_timeout=BROKER_SOCKET_TIMEOUT_S,
+        redis_socket_connect_timeout=BROKER_SOCKET_TIMEOUT_S,
+        # JSON only: no pickle from a shared broker.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # Work must not be lost when a worker dies: ack after the task ran, requeue if the process vanished.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=DEFAULT_SOFT_TIME_LIMIT_S,
+        task_time_limit=DEFAULT_TIME_LIMIT_S,
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        task_default_queue="default",
+        task_routes=TASK_ROUTES,
+        task_create_missing_queues=False,
+        # Flower sees every task from "sent" on.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        result_expires=24 * 60 * 60,
+        result_extended=True,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=_schedule_from_data(beat_schedule.SCHEDULE),
+        beat_schedule_filename="var/celerybeat-schedule",
+        worker_hijack_root_logger=False,
+        imports=("worker.tasks.system",),
+    )
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("worker", task_cls=BaseTask)
+    configure(app, settings)
+    return app
+
+
+app = create_app(get_settings())
+
+
+@after_setup_logger.connect
+def _setup_logging(**_: Any) -> None:
+    configure_logging(get_settings())
+
+
+@celeryd_init.connect
+def _init_worker_observability(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    init_sentry(settings, process="worker")
+
+
+@beat_init.connect
+def _init_beat_observability(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    init_sentry(settings, process="beat")

@@ -1,0 +1,1 @@
+"""Thin task adapters: they take ids and plain values and call plain functions that do the work."""
