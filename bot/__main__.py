@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import sentry_sdk
@@ -14,6 +15,8 @@ from common.settings import ConfigError, get_settings
 
 
 def main() -> int:
+    # PTB 22 deprecates int seconds for retry_after & co.; opt in to timedeltas (PTB reads this variable itself).
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
         settings = get_settings()
     except ConfigError as exc:

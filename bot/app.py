@@ -12,9 +12,8 @@ import uvicorn
 from telegram import BotCommand
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.handlers import register
+from bot.handlers import command_descriptions, register
 from bot.runtime import bot_data_for
-from bot.texts import COMMANDS
 from bot.webhook import build_webhook_app
 from common.settings import Settings
 
@@ -46,7 +45,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
 
 
 async def _publish_commands(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
-    commands = [BotCommand(name, texts[settings.bot_language]) for name, texts in COMMANDS.items()]
+    commands = [BotCommand(name, text) for name, text in command_descriptions(settings.bot_language).items()]
     await application.bot.set_my_commands(commands)
 
 

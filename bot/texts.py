@@ -1,23 +1,17 @@
-"""Every user-facing sentence, in Russian (default) and English (BOT_LANGUAGE=en)."""
+"""User-facing sentences in Russian (default) and English (BOT_LANGUAGE=en).
+
+Each handler module keeps its own catalogue (a dict key -> {"ru": ..., "en": ...}) and its command
+descriptions; this module holds the shared sentences and the lookup.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+# The lookup lives in common/ because workers send user-facing text too (scan progress and results).
+from common.texts import Catalogue, Language, translate
 
-Language = Literal["ru", "en"]
+__all__ = ["SHARED", "Catalogue", "Language", "text", "translate"]
 
-_TEXTS: dict[str, dict[Language, str]] = {
-    "start": {
-        "ru": (
-            "👋 Привет! Я ищу арбитражные возможности на DMarket.\n\n"
-            "Команды:\n{commands}\n\nТяжёлая работа выполняется в фоне — я отвечаю сразу и пришлю результат."
-        ),
-        "en": (
-            "👋 Hi! I look for arbitrage opportunities on DMarket.\n\n"
-            "Commands:\n{commands}\n\nLong work runs in the background: I answer at once and send the result later."
-        ),
-    },
-    "help": {"ru": "Команды:\n{commands}", "en": "Commands:\n{commands}"},
+SHARED: Catalogue = {
     "queue_unavailable": {
         "ru": "⚠️ Очередь задач недоступна, попробуйте через минуту. Код ошибки: {event_id}",
         "en": "⚠️ The task queue is unavailable, please try again in a minute. Error id: {event_id}",
@@ -32,16 +26,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
     },
 }
 
-COMMANDS: dict[str, dict[Language, str]] = {
-    "start": {"ru": "приветствие и список команд", "en": "greeting and the list of commands"},
-    "help": {"ru": "список команд", "en": "the list of commands"},
-}
-
 
 def text(key: str, language: Language, **values: object) -> str:
-    """The sentence ``key`` in ``language`` with ``values`` filled in."""
-    return _TEXTS[key][language].format(**values)
-
-
-def command_list(language: Language) -> str:
-    return "\n".join(f"/{name} — {descriptions[language]}" for name, descriptions in COMMANDS.items())
+    """A shared sentence."""
+    return translate(SHARED, key, language, **values)

@@ -114,7 +114,8 @@ def sentry_capture(settings_factory: Callable[..., Settings]) -> Iterator[Callab
 
     yield init
     sentry_sdk.get_client().close()
-    sentry_sdk.init()  # back to a disabled client so later tests start clean
+    # Back to a disabled client without integrations, so patched libraries stop recording breadcrumbs.
+    sentry_sdk.init(default_integrations=False)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import after_setup_logger, beat_init, celeryd_init
+from celery.signals import after_setup_logger, beat_init, celeryd_init, worker_process_shutdown, worker_shutdown
 from kombu.entity import Exchange, Queue
 
 import beat_schedule
@@ -125,3 +125,14 @@ def _init_beat_observability(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings)
     init_sentry(settings, process="beat")
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_clients(**_: Any) -> None:
+    # Clients are created once per process and closed on shutdown (pooled connections, buffered events).
+    from common.db.session import dispose_engines
+    from worker.telegram import close_senders
+
+    close_senders()
+    dispose_engines()

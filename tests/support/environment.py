@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Concurrent test runs on one machine share the Redis database: a per-run key prefix keeps their Celery
+# queues, results and control messages apart. Worker subprocesses inherit it through the environment.
+TEST_KEY_PREFIX = os.environ.setdefault("TEST_CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 # Variables a developer's .env might set that would make tests reach real services. Environment variables win
@@ -31,6 +34,8 @@ def apply() -> None:
     os.environ.setdefault("DATABASE_URL", "sqlite:///var/test-default.sqlite3")
     os.environ["SENTRY_ENVIRONMENT"] = "test"
     os.environ["BOT_LANGUAGE"] = "ru"
+    # PTB 22 warns (an error under filterwarnings=error) unless retry_after and friends are timedeltas.
+    os.environ["PTB_TIMEDELTA"] = "true"
 
 
 def patch_celery_for_sentry() -> None:

