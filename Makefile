@@ -39,8 +39,9 @@ typecheck: $(STAMP)
 bench: $(STAMP) services
 	$(BIN)/python -m bench
 
+## chat: talk to the bot running under `make run` as a Telegram user (ARGS='--chat-id ...' to change chat).
 chat: $(STAMP)
-	$(BIN)/python -m sandbox.chat
+	$(BIN)/python -m sandbox.chat $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

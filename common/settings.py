@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Literal
@@ -12,6 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from common.markets import LEVELS, canonical_game, game_names
 
 DEFAULT_DATABASE_URL = "sqlite:///var/app.sqlite3"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -72,6 +75,18 @@ class Settings(BaseSettings):
     dmarket_public_key: SecretStr | None = None
     dmarket_secret_key: SecretStr | None = None
     dmarket_api_url: str = "https://api.dmarket.com"
+
+    # Arbitrage (issue 4) ------------------------------------------------------------------------
+    # Requests/second to DMarket's market items endpoint, shared by every worker process and host.
+    dmarket_rate_limit_rps: float = Field(default=10.0, gt=0, le=1000)
+    dmarket_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Attempts per DMarket request (the first try included) before a 429/5xx/timeout fails the scan.
+    dmarket_max_attempts: int = Field(default=5, ge=1, le=20)
+    arbitrage_fee_percent: Decimal = Decimal(7)
+    arbitrage_game_fees: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    arbitrage_min_profit: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    arbitrage_max_pages: int = Field(default=50, ge=1, le=1000)
+    # --------------------------------------------------------------------------- end of issue 4 block
 
     # Infrastructure
     redis_url: str = DEFAULT_REDIS_URL
@@ -190,6 +205,40 @@ class Settings(BaseSettings):
             raise ValueError("must be user:password (several separated by commas)")
         return value
 
+    # Arbitrage (issue 4) validators -------------------------------------------------------------
+
+    @field_validator("arbitrage_fee_percent", mode="before")
+    @classmethod
+    def _check_fee(cls, value: object) -> Decimal:
+        return _percent(value, "a fee percentage from 0 to 99.99, e.g. 7 or 7.5")
+
+    @field_validator("arbitrage_game_fees", mode="before")
+    @classmethod
+    def _check_game_fees(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        fees = {}
+        for name, percent in _pairs(value, "game=percent pairs such as dota2=10,tf2=10").items():
+            game = canonical_game(name)
+            if game is None:
+                raise ValueError(f"unknown game {name!r}: expected one of {', '.join(game_names())}")
+            fees[game] = _percent(percent, f"a fee percentage for {name} from 0 to 99.99")
+        return fees
+
+    @field_validator("arbitrage_min_profit", mode="before")
+    @classmethod
+    def _check_min_profit(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        thresholds = {}
+        for name, percent in _pairs(value, "level=percent pairs such as boost=12,pro=2.5").items():
+            if name.lower() not in LEVELS:
+                raise ValueError(f"unknown level {name!r}: expected one of {', '.join(LEVELS)}")
+            thresholds[name.lower()] = _percent(percent, f"a minimum profit percentage for {name} from 0 to 99.99")
+        return thresholds
+
+    # --------------------------------------------------------------------- end of issue 4 validators
+
     # Derived views -------------------------------------------------------------------------------
 
     @property
@@ -199,6 +248,15 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.sentry_environment == "production"
+
+    def arbitrage_fee_bp(self, game: str) -> int:
+        """DMarket's sale fee for ``game`` (a canonical name) in basis points: the override or the default."""
+        return _to_bp(self.arbitrage_game_fees.get(game, self.arbitrage_fee_percent))
+
+    def arbitrage_min_profit_bp(self, level: str) -> int:
+        """The least profit (bp of the buy price) worth reporting at ``level``: the override or the default."""
+        override = self.arbitrage_min_profit.get(level)
+        return LEVELS[level].min_profit_bp if override is None else _to_bp(override)
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the scrubbers that keep them out of logs and events."""
@@ -218,6 +276,38 @@ class Settings(BaseSettings):
             if username:
                 values.append(username)
         return [v for v in values if len(v) >= 8]
+
+
+# Arbitrage (issue 4) helpers -------------------------------------------------------------------
+
+
+def _percent(value: object, expected: str) -> Decimal:
+    """A percentage with at most two decimals (whole basis points), 0 <= p < 100."""
+    try:
+        percent = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be {expected}, got {value!r}") from None
+    if not percent.is_finite() or not 0 <= percent < 100 or percent != percent.quantize(Decimal("0.01")):
+        raise ValueError(f"must be {expected} (at most two decimals), got {value!r}")
+    return percent
+
+
+def _pairs(value: str, expected: str) -> dict[str, str]:
+    """Parse ``a=1,b=2`` (spaces allowed, empty means none)."""
+    pairs: dict[str, str] = {}
+    for chunk in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, number = (piece.strip() for piece in chunk.partition("="))
+        if not sep or not name or not number:
+            raise ValueError(f"must be {expected}, got {value!r}")
+        pairs[name] = number
+    return pairs
+
+
+def _to_bp(percent: Decimal) -> int:
+    return int(percent * 100)
+
+
+# ------------------------------------------------------------------------- end of issue 4 helpers
 
 
 def format_validation_error(error: ValidationError) -> str:

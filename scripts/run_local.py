@@ -102,7 +102,7 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
         stack.notes += [
             f"Telegram sandbox  {server.url}  (no TELEGRAM_BOT_TOKEN)",
             f"  talk to the bot: make chat   (or: .venv/bin/python -m sandbox.chat --url {server.url})",
-            f"  alerts and summaries go to chat {ADMIN_CHAT_ID}: add --chat-id {ADMIN_CHAT_ID} --user-id {CHAT_USER_ID}",
+            f"  alerts and summaries go to chat {ADMIN_CHAT_ID}: make chat ARGS='--chat-id {ADMIN_CHAT_ID}'",
         ]
 
     if settings.dmarket_public_key is None or settings.dmarket_secret_key is None:
