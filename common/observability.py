@@ -46,11 +46,20 @@ class SentryStatus:
 _status: SentryStatus | None = None
 
 
+# Health probes run every few seconds; tracing them would drown real transactions and spend quota.
+IGNORED_TRANSACTIONS = frozenset({"/healthz"})
+
+
 def _make_hooks(scrubber: Scrubber) -> dict[str, Any]:
     def before_send(event: Event, hint: Hint) -> Event:
         # Crons check-ins pass through here too; they must be scrubbed, never dropped.
         scrubbed: Event = scrubber.data(event)
         return scrubbed
+
+    def before_send_transaction(event: Event, hint: Hint) -> Event | None:
+        if event.get("transaction") in IGNORED_TRANSACTIONS:
+            return None
+        return before_send(event, hint)
 
     def before_breadcrumb(crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb:
         scrubbed: Breadcrumb = scrubber.data(crumb)
@@ -58,7 +67,7 @@ def _make_hooks(scrubber: Scrubber) -> dict[str, Any]:
 
     return {
         "before_send": before_send,
-        "before_send_transaction": before_send,
+        "before_send_transaction": before_send_transaction,
         "before_breadcrumb": before_breadcrumb,
     }
 
@@ -70,7 +79,14 @@ def init_sentry(settings: Settings, process: str, **client_options: Any) -> Sent
     """
     global _status
     if settings.sentry_dsn is None:
-        _status = SentryStatus(enabled=False, process=process)
+        # The rest of the configuration is still shown by /sentry_info, so an operator sees what is missing.
+        _status = SentryStatus(
+            enabled=False,
+            process=process,
+            environment=settings.sentry_environment,
+            release=settings.sentry_release,
+            traces_sample_rate=settings.sentry_traces_sample_rate,
+        )
         log.info("Sentry is off: SENTRY_DSN is not set (%s)", process)
         return _status
 
@@ -103,7 +119,9 @@ def init_sentry(settings: Settings, process: str, **client_options: Any) -> Sent
         environment=settings.sentry_environment,
         release=settings.sentry_release,
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        integrations=tuple(sorted(type(i).identifier for i in integrations)),
+        # What the client really enabled: ours, the defaults, and any auto-enabled ones whose library is present
+        # (an integration whose set-up failed is missing here, which is exactly what /sentry_info must show).
+        integrations=tuple(sorted(sentry_sdk.get_client().integrations)),
         monitor_beat_tasks=True,
     )
     log.info(
@@ -135,18 +153,33 @@ def add_telegram_breadcrumb(command: str, user_id: int | None = None, **data: An
     )
 
 
-def add_trading_breadcrumb(action: str, **data: Any) -> None:
-    """`trading` "Trading action: arbitrage_scan_started" with game, level, ..."""
-    sentry_sdk.add_breadcrumb(category="trading", message=f"Trading action: {action}", level="info", data=data)
+def _with_details(message: str, details: list[str]) -> str:
+    return f"{message} ({', '.join(details)})" if details else message
 
 
-def add_http_breadcrumb(method: str, path: str, status_code: int | None, duration_ms: int, **data: Any) -> None:
-    """`http` "API request: GET /exchange/v1/market/items" with status and duration in ms."""
+def add_trading_breadcrumb(action: str, *, show: tuple[str, ...] = (), **data: Any) -> None:
+    """`trading` "Trading action: arbitrage_scan_started" with game, level, ...
+
+    ``show`` names data keys to repeat in the message, as the operators' guide prints the trail:
+    ``show=("game", "level")`` gives "Trading action: arbitrage_scan_started (game: csgo, level: standard)".
+    """
+    message = _with_details(f"Trading action: {action}", [f"{key}: {data[key]}" for key in show])
+    sentry_sdk.add_breadcrumb(category="trading", message=message, level="info", data=data)
+
+
+def add_http_breadcrumb(
+    method: str, path: str, status_code: int | None, duration_ms: int, *, show_outcome: bool = False, **data: Any
+) -> None:
+    """`http` "API request: GET /exchange/v1/market/items" with status and duration in ms.
+
+    ``show_outcome`` repeats them in the message as the guide prints it: "... /items (200, 450ms)".
+    """
     level = "info" if status_code is not None and status_code < 400 else "warning"
+    outcome = [f"{status_code if status_code is not None else 'no response'}, {duration_ms}ms"] if show_outcome else []
     sentry_sdk.add_breadcrumb(
         type="http",
         category="http",
-        message=f"API request: {method} {path}",
+        message=_with_details(f"API request: {method} {path}", outcome),
         level=level,
         data={"method": method, "url": path, "status_code": status_code, "duration_ms": duration_ms, **data},
     )

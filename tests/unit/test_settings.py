@@ -92,3 +92,11 @@ def test_env_example_documents_every_variable() -> None:
         if "=" in line and line.lstrip("# ").split("=", 1)[0].strip().isupper()
     }
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_readme_configuration_table_lists_every_variable() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert missing == []
