@@ -135,7 +135,8 @@ def event_tags(event: Mapping[str, Any]) -> dict[str, str]:
     for derived in ("level", "environment", "release", "transaction"):
         if event.get(derived) and derived not in tags:
             tags[derived] = str(event[derived])
-    tags.setdefault("level", "error")
+    if event.get("type") != "transaction":
+        tags.setdefault("level", "error")  # Sentry's default level for error events; transactions have none
     return tags
 
 
