@@ -9,4 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEDULE: dict[str, dict[str, Any]] = {}
+SCHEDULE: dict[str, dict[str, Any]] = {
+    # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
+    "sentry-cleanup-weekly-test-issues": {
+        "task": "worker.tasks.maintenance.sentry_cleanup",
+        "crontab": {"minute": 0, "hour": 3, "day_of_week": 1},  # Monday 03:00 UTC
+        "kwargs": {"test_only": True, "execute": True, "trigger": "beat"},
+        "options": {"queue": "maintenance"},
+    },
+    "sentry-cleanup-monthly-old-issues": {
+        "task": "worker.tasks.maintenance.sentry_cleanup",
+        "crontab": {"minute": 0, "hour": 4, "day_of_month": 1},  # the 1st, 04:00 UTC
+        "kwargs": {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"},
+        "options": {"queue": "maintenance"},
+    },
+}

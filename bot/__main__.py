@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 
@@ -12,6 +13,8 @@ from bot.app import run
 from common.logs import configure_logging
 from common.observability import init_sentry
 from common.settings import ConfigError, get_settings
+
+log = logging.getLogger("bot")
 
 
 def main() -> int:
@@ -26,6 +29,11 @@ def main() -> int:
     init_sentry(settings, process="bot")
     try:
         asyncio.run(run(settings))
+    except Exception:
+        # CRITICAL (Sentry `fatal`, the guide's "bot crashed" alert): the bot is down. The excepthook reports
+        # the same exception again as a plain error; the Dedupe integration drops that second copy.
+        log.critical("Bot crashed and stopped", exc_info=True)
+        raise
     finally:
         sentry_sdk.flush(timeout=5)
     return 0

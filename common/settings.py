@@ -88,6 +88,24 @@ class Settings(BaseSettings):
     arbitrage_max_pages: int = Field(default=50, ge=1, le=1000)
     # --------------------------------------------------------------------------- end of issue 4 block
 
+    # Sentry cleanup (issue 6) ---------------------------------------------------------------------
+    # How long an acting cleanup's Redis lock lives without a refresh (it is refreshed before every call).
+    sentry_cleanup_lock_ttl_s: int = Field(default=600, ge=30, le=86_400)
+    # Environments whose non-test issues are never touched (DESIGN.md §6), comma-separated.
+    sentry_cleanup_production_environments: Annotated[frozenset[str], NoDecode] = frozenset({"production"})
+
+    @field_validator("sentry_cleanup_production_environments", mode="before")
+    @classmethod
+    def _split_production_environments(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = frozenset(item.strip() for item in value.split(",") if item.strip())
+            if not names:
+                raise ValueError("must name at least one environment, e.g. production or production,prod")
+            return names
+        return value
+
+    # End of Sentry cleanup (issue 6) ---------------------------------------------------------------
+
     # Infrastructure
     redis_url: str = DEFAULT_REDIS_URL
     database_url: str = DEFAULT_DATABASE_URL

@@ -37,11 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    client = redis.Redis.from_url(environment.TEST_REDIS_URL)
-    client.flushdb()
-    client.close()
-    yield environment.TEST_REDIS_URL
+def redis_url() -> str:
+    # No FLUSHDB: another test run may share this database; Celery keys carry a per-run prefix instead.
+    return environment.TEST_REDIS_URL
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def configure(app: Celery, settings: Settings) -> None:
         beat_schedule=_schedule_from_data(beat_schedule.SCHEDULE),
         beat_schedule_filename="var/celerybeat-schedule",
         worker_hijack_root_logger=False,
-        imports=("worker.tasks.system",),
+        imports=("worker.tasks.system", "worker.tasks.sentry_checks", "worker.tasks.scans", "worker.tasks.maintenance"),
     )
 
 
@@ -106,6 +106,10 @@ def create_app(settings: Settings) -> Celery:
 
 
 app = create_app(get_settings())
+# Make it Celery's default app for every thread: a `shared_task` used from a thread other than the one that
+# imported this module (the bot enqueues from asyncio.to_thread) would otherwise bind to a fresh default
+# app with no broker configured, and the message would be lost without an error.
+app.set_default()
 
 
 @after_setup_logger.connect
@@ -132,7 +136,11 @@ def _init_beat_observability(**_: Any) -> None:
 def _close_clients(**_: Any) -> None:
     # Clients are created once per process and closed on shutdown (pooled connections, buffered events).
     from common.db.session import dispose_engines
+    from worker.clients import close_clients
+    from worker.sentry.api import close_sentry_apis
     from worker.telegram import close_senders
 
     close_senders()
+    close_sentry_apis()
+    close_clients()
     dispose_engines()

@@ -11,11 +11,11 @@ from types import ModuleType
 
 from telegram.ext import Application
 
-from bot.handlers import basic
+from bot.handlers import arbitrage, basic, cleanup, sentry
 from bot.handlers.errors import on_error
 from bot.texts import Language
 
-MODULES: tuple[ModuleType, ...] = (basic,)
+MODULES: tuple[ModuleType, ...] = (basic, arbitrage, sentry, cleanup)
 
 
 def command_descriptions(language: Language) -> dict[str, str]:

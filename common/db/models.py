@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -84,6 +85,7 @@ class CleanupRun(Base):
     """One run of the Sentry cleanup (CLI, beat or bot), written before it acts."""
 
     __tablename__ = "cleanup_runs"
+    __table_args__ = (Index("ix_cleanup_runs_project_started", "organization", "project", "started_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -111,8 +113,10 @@ class CleanupAction(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("cleanup_runs.id", ondelete="CASCADE"), index=True)
     issue_id: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))  # resolve | delete | skip
-    state: Mapped[str] = mapped_column(String(16))  # planned | done | failed | skipped
+    # planned | done | failed | unknown (no answer: may have been applied) | not_attempted | skipped
+    state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(255), default="")
+    error: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,456 @@
+"""Arbitrage scans end to end: the DMarket and Telegram sandboxes over real HTTP, real Redis, real workers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from nacl.signing import SigningKey
+from sqlalchemy import select
+
+from common.db import session_scope
+from common.db.models import Opportunity as OpportunityRow
+from common.db.models import Scan
+from common.markets import GAME_IDS, LEVELS
+from common.scan_guard import guard_key
+from common.settings import Settings, get_settings
+from tests.conftest import WorkerProcess
+from tests.plugins.sandbox_dmarket import DMarketSandbox
+from tests.plugins.sandbox_telegram import TelegramSandbox
+from tests.support.bot import running_bot
+from tests.support.capture import CapturingTransport
+from tests.support.tasks import app as celery_app
+from tests.support.waiting import wait_until
+from worker.clients import RATE_LIMIT_KEY, close_clients, redis_for
+from worker.dmarket.arbitrage import Offer, Opportunity, find_opportunities
+from worker.dmarket.client import DMarketClient, RequestStats
+from worker.dmarket.ratelimit import SharedRateLimiter
+from worker.dmarket.signing import Signer
+from worker.scanning import rules_for
+from worker.tasks.scans import arbitrage_scan
+from worker.telegram import close_senders, get_sender
+
+# Per test session, so that sessions running side by side on one Redis never share a user's keys.
+USER = CHAT = 5_000_000 + os.getpid() % 1_000_000
+TASK_TIMEOUT_S = 30
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> Iterator[str]:
+    """One migrated SQLite database, for tests whose subject is not the database."""
+    from common.db.migrate import upgrade
+    from common.db.session import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'scans.sqlite3'}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture
+def scan_env(
+    dmarket_sandbox: DMarketSandbox, telegram_sandbox: TelegramSandbox, redis_client: redis.Redis
+) -> Iterator[Callable[..., dict[str, str]]]:
+    """Factory: point this process's settings (and so the in-thread worker) at the sandboxes; returns the env."""
+    patch = pytest.MonkeyPatch()
+
+    def apply(database_url: str, **overrides: str) -> dict[str, str]:
+        env = {
+            "DMARKET_API_URL": dmarket_sandbox.url,
+            "DMARKET_PUBLIC_KEY": dmarket_sandbox.public_key_hex,
+            "DMARKET_SECRET_KEY": dmarket_sandbox.secret_key_hex,
+            "TELEGRAM_BOT_TOKEN": telegram_sandbox.token,
+            "TELEGRAM_API_BASE_URL": telegram_sandbox.url,
+            "DATABASE_URL": database_url,
+            **overrides,
+        }
+        for name, value in env.items():
+            patch.setenv(name, value)
+        get_settings.cache_clear()
+        return env
+
+    # A previous test's 429 penalty or progress throttle must not leak into this one.
+    redis_client.delete(RATE_LIMIT_KEY.format(public_key=dmarket_sandbox.public_key_hex), f"arbitrage:progress:{CHAT}")
+    redis_client.delete(guard_key(USER))
+    yield apply
+    patch.undo()
+    get_settings.cache_clear()
+    close_clients()  # connection pools to this test's sandboxes
+    close_senders()
+
+
+def expected(sandbox: DMarketSandbox, settings: Settings, game: str, level: str) -> list[Opportunity]:
+    """What the engine predicts for the sandbox's market, computed from the generator, not over HTTP."""
+    offers = [
+        Offer(item.item_id, item.title, item.price_cents, item.suggested_price_cents)
+        for item in sandbox.market[GAME_IDS[game]]
+    ]
+    return find_opportunities(offers, rules_for(settings, game, level))
+
+
+def stored(database_url: str, task_id: str) -> tuple[Scan, list[tuple[str, int, int, int, int]]]:
+    with session_scope(database_url) as session:
+        scans = session.scalars(select(Scan).where(Scan.task_id == task_id)).all()
+        assert len(scans) == 1
+        rows = session.scalars(select(OpportunityRow).where(OpportunityRow.scan_id == scans[0].id)).all()
+        return scans[0], sorted(
+            (r.item_id, r.price_cents, r.suggested_price_cents, r.profit_cents, r.profit_bp) for r in rows
+        )
+
+
+def as_rows(opportunities: list[Opportunity]) -> list[tuple[str, int, int, int, int]]:
+    return sorted(
+        (o.item_id, o.price_cents, o.suggested_price_cents, o.profit_cents, o.profit_bp) for o in opportunities
+    )
+
+
+def scans_queued() -> int:
+    """Messages waiting on the `scans` queue (through kombu, so the test key prefix applies)."""
+    with celery_app.connection_for_write() as connection:
+        return int(connection.default_channel.queue_declare("scans").message_count)
+
+
+def purge_scans() -> None:
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("scans")
+
+
+def post_queued_message(settings: Settings, telegram: TelegramSandbox) -> int:
+    """Do what the bot does before queueing: the user writes, the bot answers "queued"."""
+    telegram.client.send_message(CHAT, USER, "/arbitrage")
+    return get_sender(settings).send_message(CHAT, "⏳ queued")
+
+
+def final_message(telegram: TelegramSandbox, marker: str, timeout_s: float = TASK_TIMEOUT_S) -> dict[str, Any]:
+    [message] = telegram.client.wait_for_bot_messages(
+        CHAT, 1, timeout_s, predicate=lambda m: m["text"].startswith(marker)
+    )
+    return message
+
+
+def scan(message_id: int | None, game: str, level: str, task_id: str | None = None) -> Any:
+    return arbitrage_scan.apply_async(
+        kwargs={"user_id": USER, "chat_id": CHAT, "message_id": message_id, "game": game, "level": level},
+        task_id=task_id or str(uuid.uuid4()),
+    )
+
+
+# -- the scan ---------------------------------------------------------------------------------------------
+
+
+def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    scan_env(database_url)
+    settings = get_settings()
+    message_id = post_queued_message(settings, telegram_sandbox)
+    predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
+    assert predicted, "the sandbox market should hold some pro-level deals"
+
+    result = scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
+
+    record, rows = stored(database_url, result_task_id(result, database_url))
+    assert rows == as_rows(predicted)
+    in_band = [i for i in dmarket_sandbox.market[GAME_IDS["dota2"]] if LEVELS["pro"].contains(i.price_cents)]
+    assert (record.status, record.items_seen, record.pages) == ("completed", len(in_band), -(-len(in_band) // 100))
+    assert record.opportunities_found == len(predicted) and record.finished_at is not None
+    # Every request was signed and accepted, and asked only for the pro band.
+    requests = dmarket_sandbox.client.requests()
+    assert [r["status"] for r in requests] == [200] * record.pages
+    assert all("gameId=9a92" in r["path"] and "priceFrom=10000&priceTo=99999" in r["path"] for r in requests)
+
+    message = final_message(telegram_sandbox, "✅")
+    assert message["message_id"] == message_id  # the "queued" message, edited: no second message
+    assert len(telegram_sandbox.client.bot_messages(CHAT)) == 1
+    assert predicted[0].title in message["text"] and f"+${predicted[0].profit_cents // 100:,}." in message["text"]
+    assert any(v["text"].startswith("🔎 Сканирую dota2/pro: страница 1") for v in message["history"])
+
+
+def result_task_id(result: dict[str, Any], database_url: str) -> str:
+    with session_scope(database_url) as session:
+        return session.get_one(Scan, result["scan_id"]).task_id
+
+
+def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    scan_env(sqlite_database_url, DMARKET_MAX_ATTEMPTS="4")
+    settings = get_settings()
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.throttle_next(2, retry_after_s=1)
+
+    started = time.monotonic()
+    result = scan(message_id, "dota2", "advanced").get(timeout=TASK_TIMEOUT_S)
+
+    assert result["status"] == "completed" and result["rate_limited"] == 2
+    assert time.monotonic() - started >= 2 * 0.95  # Retry-After was honoured, not just retried at once
+    assert dmarket_sandbox.client.stats()["throttled_total"] == 2
+    _, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
+    assert rows == as_rows(expected(dmarket_sandbox, settings, "dota2", "advanced"))
+    final_message(telegram_sandbox, "✅")
+
+
+def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    transport = sentry_capture()
+    scan_env(sqlite_database_url, DMARKET_MAX_ATTEMPTS="2")
+    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    dmarket_sandbox.client.throttle_next(5, retry_after_s=1)
+
+    result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
+
+    assert (result["status"], result["failure"]) == ("failed", "rate_limited")
+    assert dmarket_sandbox.client.stats()["requests_total"] == 2  # the budget, not one request more
+    text = final_message(telegram_sandbox, "⏳ DMarket ограничивает")["text"]
+    assert result["sentry_event_id"] in text
+    [event] = [e for e in transport.items("event") if e.get("exception")]
+    assert event["exception"]["values"][-1]["type"] == "RateLimitError"
+    assert event["tags"]["component"] == "api"
+
+
+def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    transport = sentry_capture()
+    stranger = SigningKey.generate()  # a well-formed keypair DMarket (the sandbox) has never heard of
+    secret_hex = stranger.encode().hex() + stranger.verify_key.encode().hex()
+    scan_env(
+        sqlite_database_url,
+        DMARKET_PUBLIC_KEY=stranger.verify_key.encode().hex(),
+        DMARKET_SECRET_KEY=secret_hex,
+    )
+    message_id = post_queued_message(get_settings(), telegram_sandbox)
+
+    result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
+
+    assert (result["status"], result["failure"]) == ("failed", "auth_failed")
+    assert [r["status"] for r in dmarket_sandbox.client.requests()] == [401]  # never retried
+    text = final_message(telegram_sandbox, "🔑")["text"]
+    assert "DMarket отклонил API-ключи" in text and result["sentry_event_id"] in text and "Traceback" not in text
+    record, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
+    assert (record.status, record.sentry_event_id, rows) == ("failed", result["sentry_event_id"], [])
+
+    [event] = [e for e in transport.items("event") if e.get("exception")]
+    assert event["event_id"] == result["sentry_event_id"]
+    assert event["exception"]["values"][-1]["type"] == "AuthenticationError"
+    assert event["tags"]["component"] == "api" and event["user"] == {"id": str(USER)}
+    crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
+    assert "Trading action: arbitrage_scan_started" in crumbs
+    assert "API request: GET /exchange/v1/market/items" in crumbs
+    wire = transport.serialized()
+    assert stranger.encode().hex().encode() not in wire
+    assert re.search(rb"dmar ed25519 [0-9a-fA-F]{16}", wire) is None  # no signature, even in frame locals
+    assert not [c for c in event["breadcrumbs"]["values"] if "X-Request-Sign" in str(c)]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_scan_leaves_one_scan_one_set_of_rows_one_message(
+    worker_process: Callable[..., WorkerProcess],
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    env = scan_env(sqlite_database_url)
+    settings = get_settings()
+    worker = worker_process(concurrency=1, extra_env=env)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.set_latency(250)  # four pages take a second: time to kill it mid-scan
+    task_id = str(uuid.uuid4())
+
+    result = scan(message_id, "dota2", "pro", task_id=task_id)
+    wait_until(lambda: dmarket_sandbox.client.stats()["served_total"] >= 1, timeout_s=20, what="the first page")
+    child = _pool_child(worker.process.pid)
+    os.kill(child, signal.SIGKILL)
+
+    outcome = result.get(timeout=TASK_TIMEOUT_S)
+    assert outcome["status"] == "completed"
+    record, rows = stored(sqlite_database_url, task_id)
+    assert record.status == "completed"
+    assert rows == as_rows(expected(dmarket_sandbox, settings, "dota2", "pro"))
+    assert dmarket_sandbox.client.stats()["served_total"] > record.pages  # the first run did read pages
+    final_message(telegram_sandbox, "✅")
+    assert [m["message_id"] for m in telegram_sandbox.client.bot_messages(CHAT)] == [message_id]
+
+
+def _pool_child(worker_pid: int) -> int:
+    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
+    assert len(children) == 1, f"expected one prefork child of {worker_pid}, found {children}"
+    return int(children[0])
+
+
+def test_a_redelivered_completed_scan_only_repeats_its_final_message(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    scan_env(sqlite_database_url)
+    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    task_id = str(uuid.uuid4())
+    first = scan(message_id, "rust", "medium", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+    requests_after_first = len(dmarket_sandbox.client.requests())
+
+    again = scan(message_id, "rust", "medium", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+
+    assert again["scan_id"] == first["scan_id"] and again["opportunities"] == first["opportunities"]
+    assert len(dmarket_sandbox.client.requests()) == requests_after_first  # DMarket was not asked again
+    _, rows = stored(sqlite_database_url, task_id)
+    assert len(rows) == first["opportunities"]
+    assert len(telegram_sandbox.client.bot_messages(CHAT)) == 1
+
+
+# -- the shared rate limit --------------------------------------------------------------------------------
+
+
+def test_separate_clients_together_never_exceed_the_shared_rate(
+    scan_env: Callable[..., dict[str, str]], sqlite_database_url: str, dmarket_sandbox: DMarketSandbox
+) -> None:
+    rate = 20
+    scan_env(sqlite_database_url)
+    dmarket_sandbox.client.configure(rate_limit_rps=rate)
+    settings = get_settings()
+    key = f"dmarket:ratelimit:test:{uuid.uuid4().hex}"
+
+    def one_worker(game_id: str) -> None:
+        # A client of its own, with its own Redis connection: as separate processes would have.
+        connection = redis.Redis.from_url(settings.redis_url)
+        client = DMarketClient(
+            dmarket_sandbox.url,
+            Signer(dmarket_sandbox.public_key_hex, dmarket_sandbox.secret_key_hex),
+            SharedRateLimiter(connection, key, rate_per_s=rate),
+        )
+        try:
+            pro = LEVELS["pro"]
+            for _ in client.iter_market(game_id, pro.min_price_cents, pro.max_price_cents - 1, 30, RequestStats(), 20):
+                pass
+        finally:
+            client.close()
+            connection.close()
+
+    threads = [threading.Thread(target=one_worker, args=(g,)) for g in ("a8db", "tf2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    log = dmarket_sandbox.client.requests()
+    arrivals = sorted(r["time"] for r in log)
+    assert len(arrivals) >= 40 and {r["status"] for r in log} == {200}
+    # DMarket's own measure: no clock second served more than `rate` (and nothing above was refused).
+    assert dmarket_sandbox.client.stats()["peak_served_per_second"] <= rate
+    # Stricter: no window, wherever it starts, holds more than `rate`. The window is 50 ms short of a second
+    # because the sandbox stamps arrivals in a busy test process, whose thread scheduling jitters by that much.
+    assert max(sum(1 for t in arrivals if start <= t < start + 0.95) for start in arrivals) <= rate
+    span_s = arrivals[-1] - arrivals[0]
+    assert (len(arrivals) - 1) / span_s >= 0.9 * rate  # and the budget was used, not wasted
+
+
+# -- the bot command --------------------------------------------------------------------------------------
+
+
+def bot_settings(telegram: TelegramSandbox, settings_factory: Callable[..., Settings], **overrides: object) -> Settings:
+    return settings_factory(
+        telegram_bot_token=telegram.token, telegram_api_base_url=telegram.url, bot_language="ru", **overrides
+    )
+
+
+def test_arbitrage_command_end_to_end_edits_the_queued_reply_into_the_result(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    settings_factory: Callable[..., Settings],
+    redis_client: redis.Redis,
+) -> None:
+    scan_env(sqlite_database_url)
+    predicted = expected(dmarket_sandbox, get_settings(), "dota2", "pro")
+    with running_bot(bot_settings(telegram_sandbox, settings_factory)):
+        telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota2 pro")
+        message = final_message(telegram_sandbox, "✅")
+
+    assert [m["message_id"] for m in telegram_sandbox.client.bot_messages(CHAT)] == [message["message_id"]]
+    assert any("Скан dota2/pro в очереди" in v["text"] for v in message["history"])
+    assert predicted[0].title in message["text"]
+    with session_scope(sqlite_database_url) as session:
+        [record] = session.scalars(select(Scan)).all()
+        assert (record.user_id, record.chat_id, record.game, record.level) == (USER, CHAT, "dota2", "pro")
+    wait_until(lambda: not redis_client.exists(guard_key(USER)), what="the worker to clear the running-scan key")
+
+
+def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    telegram_sandbox: TelegramSandbox,
+    settings_factory: Callable[..., Settings],
+    redis_client: redis.Redis,
+) -> None:
+    scan_env(sqlite_database_url)
+    purge_scans()
+    try:
+        with running_bot(bot_settings(telegram_sandbox, settings_factory)):
+            telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota3 pro")
+            telegram_sandbox.client.wait_for_text(CHAT, "Использование: /arbitrage [игра] [уровень]")
+            telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage csgo ultra extra")
+            assert scans_queued() == 0  # nothing was queued for bad input
+            # No worker is running, so the first scan stays "running" while the second is asked for.
+            telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage tf2 boost")
+            telegram_sandbox.client.wait_for_text(CHAT, "Скан tf2/boost в очереди")
+            telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
+            telegram_sandbox.client.wait_for_text(CHAT, "предыдущий скан ещё идёт")
+        texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT)]
+        assert len(texts) == 4 and "Не понимаю «dota3»" in texts[0] and "«extra»" in texts[1]
+        assert scans_queued() == 1
+    finally:
+        purge_scans()
+        redis_client.delete(guard_key(USER))
+
+
+def test_redis_down_gives_queue_unavailable_within_a_second_and_one_event(
+    telegram_sandbox: TelegramSandbox,
+    settings_factory: Callable[..., Settings],
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    transport = sentry_capture()
+    dead_redis = "redis://127.0.0.1:1/0"  # port 1: nothing listens, connections are refused at once
+    with running_bot(bot_settings(telegram_sandbox, settings_factory, redis_url=dead_redis)):
+        sent_at = time.time()
+        telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
+        reply = telegram_sandbox.client.wait_for_text(CHAT, "Очередь задач недоступна")
+    assert reply["date"] - sent_at <= 1.5  # Telegram dates are whole seconds
+    [event] = [e for e in transport.items("event") if e.get("exception")]
+    assert event["event_id"] in reply["text"] and event["tags"]["component"] == "telegram"
+    assert redis_for(get_settings().redis_url).ping()  # the real Redis was never the one that failed

@@ -1,0 +1,446 @@
+"""The Sentry cleanup end to end: the real client over HTTP against the Sentry sandbox, real Redis for the
+lock, real SQLite/PostgreSQL for the audit, and the CLI as operators run it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.db.migrate import upgrade
+from tests.plugins.sandbox_sentry import SentrySandbox
+from worker.sentry import audit
+from worker.sentry.api import EmptyIdListError, SentryApi
+from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
+from worker.sentry.lock import ProjectLock, lock_key
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_TITLES = ["Test Error", "Test Critical", "ValueError: Test error: boom", "RuntimeError: API Rate Limit: 429"]
+REAL_TITLES = ["KeyError: 'price'", "ZeroDivisionError: division by zero", "TimeoutError: DMarket did not answer"]
+ENVIRONMENTS = ["production", "staging", "development"]
+MUTATING = {"PUT", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A seeded issue and what the test knows about it independently of the code under test."""
+
+    id: str
+    title: str
+    status: str
+    environment: str
+    tagged: bool
+    comments: int
+    age_days: int
+
+    @property
+    def is_test(self) -> bool:
+        return self.tagged or self.title in TEST_TITLES
+
+    def may_be_touched(self, request: CleanupRequest) -> bool:
+        """The oracle: DESIGN.md §6 written out directly."""
+        if request.test_only and not self.is_test:
+            return False
+        if request.older_than_days is not None and self.age_days <= request.older_than_days:
+            return False
+        if request.environment and self.environment != request.environment:
+            return False
+        if self.comments > 0:
+            return False
+        if not self.is_test and (self.status != "resolved" or self.environment == "production"):
+            return False
+        return request.delete or self.status != "resolved"
+
+
+def spec(
+    title: str, status: str, environment: str, tagged: bool, comments: int, age_days: int, now: datetime
+) -> dict[str, Any]:
+    seen = now - timedelta(days=age_days, hours=1)
+    return {
+        "title": title,
+        "status": status,
+        "environment": environment,
+        "tags": {"test": "true", "source": "test_sentry"} if tagged else {"component": "trading"},
+        "numComments": comments,
+        "firstSeen": (seen - timedelta(days=1)).isoformat(),
+        "lastSeen": seen.isoformat(),
+    }
+
+
+def seed(sandbox: SentrySandbox, rows: list[tuple[str, str, str, bool, int, int]]) -> list[Seeded]:
+    now = datetime.now(UTC)
+    ids = sandbox.client.seed_issues([spec(*row, now=now) for row in rows])
+    return [Seeded(i, *row) for i, row in zip(ids, rows, strict=True)]
+
+
+def random_rows(n: int, rng: random.Random) -> list[tuple[str, str, str, bool, int, int]]:
+    rows = []
+    for _ in range(n):
+        tagged = rng.random() < 0.3
+        title = rng.choice(TEST_TITLES if rng.random() < 0.3 else REAL_TITLES)
+        rows.append(
+            (
+                title,
+                rng.choice(["unresolved", "unresolved", "resolved", "ignored"]),
+                rng.choice(ENVIRONMENTS),
+                tagged,
+                rng.choice([0, 0, 0, 0, 1, 3]),
+                rng.choice([0, 2, 10, 29, 31, 45, 90]),
+            )
+        )
+    return rows
+
+
+def statuses(sandbox: SentrySandbox) -> dict[str, str]:
+    return {issue["id"]: issue["status"] for issue in sandbox.client.issues()}
+
+
+def mutating_calls(sandbox: SentrySandbox) -> list[dict[str, Any]]:
+    return [r for r in sandbox.client.requests_log() if r["method"] in MUTATING]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    from common.db.session import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+
+
+@dataclass
+class Runner:
+    sandbox: SentrySandbox
+    database_url: str
+    redis_client: redis.Redis
+
+    def api(self, token: str | None = None) -> SentryApi:
+        sb = self.sandbox
+        # The sandbox has no project-details endpoint, so the numeric id is configured (no slug lookup).
+        return SentryApi(sb.url, token or sb.token, sb.org, str(sb.project_id), backoff_s=0.01)
+
+    def run(
+        self, request: CleanupRequest, progress: Callable[[Progress], None] | None = None, token: str | None = None
+    ) -> CleanupReport:
+        with self.api(token) as api:
+            ctx = CleanupContext(api, self.database_url, self.redis_client, 60, ["production"])
+            return run_cleanup(request, ctx, run_key=f"test-{uuid.uuid4().hex}", trigger="test", progress=progress)
+
+
+@pytest.fixture
+def runner(sentry_sandbox: SentrySandbox, sqlite_url: str, redis_client: redis.Redis) -> Runner:
+    return Runner(sentry_sandbox, sqlite_url, redis_client)
+
+
+# ---- the big mixed project -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_project(sentry_sandbox: SentrySandbox) -> list[Seeded]:
+    """2,400 issues: every status, environment, comment count and age, test and real, over many pages."""
+    return seed(sentry_sandbox, random_rows(2400, random.Random(6)))
+
+
+def test_the_preview_changes_nothing_and_explains_every_issue(runner: Runner, big_project: list[Seeded]) -> None:
+    before = statuses(runner.sandbox)
+    for request in (CleanupRequest(test_only=True), CleanupRequest(older_than_days=30, delete=True)):
+        report = runner.run(request)
+        expected = {s.id for s in big_project if s.may_be_touched(request)}
+        assert {d.issue.id for d in report.decisions if d.acts} == expected
+        assert all(d.acts or d.protected_by for d in report.decisions)
+        assert report.status == "preview" and not report.failed
+    assert statuses(runner.sandbox) == before
+    assert mutating_calls(runner.sandbox) == []
+    # Thousands of issues means many pages: the listing followed the cursors to the end.
+    cursors = [r for r in runner.sandbox.client.requests_log() if "cursor=" in r["query"]]
+    assert len(cursors) > 10
+
+
+def test_execute_resolves_exactly_the_test_issues(runner: Runner, big_project: list[Seeded]) -> None:
+    request = CleanupRequest(test_only=True, execute=True)
+    expected = {s.id for s in big_project if s.may_be_touched(request)}
+    before = statuses(runner.sandbox)
+
+    report = runner.run(request)
+
+    after = statuses(runner.sandbox)
+    assert {i for i in after if after[i] != before[i]} == expected
+    assert all(after[i] == "resolved" for i in expected)
+    assert report.status == "done" and report.counts["done"] == len(expected) > 100
+    assert {i for i, (action, state) in audit.action_states(runner.database_url, report.run_id).items()
+            if state == "done"} == expected  # fmt: skip
+    # Bulk calls by explicit id, at most 100 per call: never one call per issue, never a call without ids.
+    puts = mutating_calls(runner.sandbox)
+    assert len(puts) == -(-len(expected) // 100)
+    assert all(0 < sum(1 for k, _ in p["params"] if k == "id") <= 100 for p in puts)
+
+
+def test_delete_deletes_exactly_the_old_issues_it_may(runner: Runner, big_project: list[Seeded]) -> None:
+    request = CleanupRequest(older_than_days=30, delete=True, execute=True)
+    expected = {s.id for s in big_project if s.may_be_touched(request)}
+
+    report = runner.run(request)
+
+    remaining = set(statuses(runner.sandbox))
+    assert {s.id for s in big_project} - remaining == expected
+    assert report.counts["done"] == len(expected) > 50
+    # A deleted issue is not lost without trace: its full JSON is in the audit.
+    from common.db import CleanupAction, session_scope
+
+    with session_scope(runner.database_url) as session:
+        snapshot = session.query(CleanupAction).filter_by(run_id=report.run_id, state="done").first()
+        assert snapshot is not None and snapshot.snapshot["id"] in expected and "lastSeen" in snapshot.snapshot
+
+
+def test_environment_and_max_narrow_the_run(runner: Runner, big_project: list[Seeded]) -> None:
+    request = CleanupRequest(test_only=True, delete=True, execute=True, environment="staging", max_actions=7)
+    allowed = {s.id for s in big_project if s.may_be_touched(request)}
+
+    report = runner.run(request)
+
+    deleted = {s.id for s in big_project} - set(statuses(runner.sandbox))
+    assert len(deleted) == 7 and deleted <= allowed
+    assert report.counts["protected"]["over_max"] == len(allowed) - 7
+
+
+# ---- protected issues survive every flag combination ----------------------------------------------------
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(TEST_TITLES + REAL_TITLES),
+        st.sampled_from(["unresolved", "resolved", "ignored"]),
+        st.sampled_from(ENVIRONMENTS),
+        st.booleans(),
+        st.sampled_from([0, 0, 2]),
+        st.sampled_from([1, 20, 45]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+requests_strategy = st.builds(
+    CleanupRequest,
+    test_only=st.booleans(),
+    older_than_days=st.sampled_from([None, 30]),
+    delete=st.booleans(),
+    execute=st.just(True),
+    environment=st.sampled_from([None, "staging", "production"]),
+).filter(lambda r: r.test_only or r.older_than_days is not None)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows_strategy, request=requests_strategy)
+def test_protected_issues_survive_any_flags_end_to_end(
+    runner: Runner, rows: list[tuple[str, str, str, bool, int, int]], request: CleanupRequest
+) -> None:
+    runner.sandbox.client.reset()
+    seeded = seed(runner.sandbox, rows)
+    before = statuses(runner.sandbox)
+
+    runner.run(request)
+
+    after = statuses(runner.sandbox)
+    for issue in seeded:
+        if not issue.may_be_touched(request):
+            assert after.get(issue.id) == before[issue.id], f"{issue} was touched by {request}"
+        else:
+            assert after.get(issue.id) == (None if request.delete else "resolved")
+
+
+# ---- failures part-way, rate limits, empty selections, locks ----------------------------------------------
+
+
+def test_a_run_interrupted_part_way_leaves_an_audit_that_matches_sentry(
+    sentry_sandbox: SentrySandbox, database_url: str, redis_client: redis.Redis
+) -> None:
+    runner = Runner(sentry_sandbox, database_url, redis_client)
+    seed(sentry_sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)] * 450)
+
+    def revoke_token_after_first_chunk(update: Progress) -> None:
+        if update.phase == "acting" and update.done == 100:
+            sentry_sandbox.client.configure(tokens={"another-token": None})  # ours is now unknown: 401
+
+    report = runner.run(CleanupRequest(test_only=True, execute=True), progress=revoke_token_after_first_chunk)
+
+    assert report.status == "failed" and "SENTRY_AUTH_TOKEN" in (report.error or "")
+    states = audit.action_states(database_url, report.run_id)
+    resolved = {i for i, s in statuses(sentry_sandbox).items() if s == "resolved"}
+    assert {i for i, (_, state) in states.items() if state == "done"} == resolved and len(resolved) == 100
+    assert sum(state == "failed" for _, state in states.values()) == 100
+    assert sum(state == "not_attempted" for _, state in states.values()) == 250
+    run = audit.get_run(database_url, report.run_id)
+    assert run is not None and run.status == "failed" and run.counts["done"] == 100
+
+
+def test_a_run_stopped_by_its_time_limit_says_what_was_not_attempted(runner: Runner) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    seed(runner.sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)] * 250)
+
+    def time_is_up(update: Progress) -> None:
+        if update.phase == "acting":
+            raise SoftTimeLimitExceeded()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        runner.run(CleanupRequest(test_only=True, execute=True), progress=time_is_up)
+
+    [run] = audit.recent_runs(runner.database_url)
+    states = sorted(state for _, state in audit.action_states(runner.database_url, run.id).values())
+    assert run.status == "interrupted" and "SoftTimeLimitExceeded" in (run.error or "")
+    assert states == ["done"] * 100 + ["not_attempted"] * 150
+    assert sum(s == "resolved" for s in statuses(runner.sandbox).values()) == 100
+
+
+def test_server_errors_are_retried_and_429s_waited_out(runner: Runner) -> None:
+    seeded = seed(runner.sandbox, [("Test Critical", "unresolved", "staging", True, 0, 1)] * 150)
+    runner.sandbox.client.configure(
+        faults=[
+            {"endpoint": "org-issues", "status": 429, "count": 2, "retry_after": 1},
+            {"endpoint": "org-issues", "status": 503, "count": 1, "retry_after": 0},
+            {"endpoint": "org-issues", "status": 500, "count": 1},
+        ]
+    )
+
+    report = runner.run(CleanupRequest(test_only=True, execute=True))
+
+    assert report.status == "done" and report.counts["done"] == 150
+    assert report.api.rate_limited == 2 and report.api.retries == 4 and report.api.waited_s >= 2
+    assert set(statuses(runner.sandbox).values()) == {"resolved"} and len(seeded) == 150
+
+
+def test_an_empty_selection_makes_no_mutating_call(runner: Runner) -> None:
+    seed(runner.sandbox, [(t, "unresolved", "production", False, 0, 60) for t in REAL_TITLES])
+    for request in (
+        CleanupRequest(test_only=True, execute=True),
+        CleanupRequest(older_than_days=30, delete=True, execute=True),
+    ):
+        report = runner.run(request)
+        assert report.status == "done" and report.counts["to_act"] == 0
+    assert mutating_calls(runner.sandbox) == []
+
+
+def test_the_client_refuses_a_bulk_call_without_ids_before_any_request(runner: Runner) -> None:
+    with runner.api() as api:
+        with pytest.raises(EmptyIdListError, match="every matching issue"):
+            api.resolve_issues([])
+        with pytest.raises(EmptyIdListError):
+            api.delete_issues([])
+        with pytest.raises(ValueError, match="positive decimal strings"):
+            api.delete_issues(["12", ""])
+    assert runner.sandbox.client.requests_log() == []
+
+
+def test_a_second_run_on_the_same_project_is_refused_while_one_acts(runner: Runner) -> None:
+    seed(runner.sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)])
+    key = lock_key(httpx.URL(runner.sandbox.url).netloc.decode(), runner.sandbox.org, str(runner.sandbox.project_id))
+    with ProjectLock(runner.redis_client, key, 60, owner="weekly-run-42"):
+        with pytest.raises(LockHeld, match="run weekly-run-42 is already acting"):
+            runner.run(CleanupRequest(test_only=True, execute=True))
+        assert runner.run(CleanupRequest(test_only=True)).status == "preview"  # a preview needs no lock
+    assert mutating_calls(runner.sandbox) == []
+    assert [r.status for r in audit.recent_runs(runner.database_url)] == ["preview", "refused"]
+    assert runner.run(CleanupRequest(test_only=True, execute=True)).status == "done"  # released
+
+
+# ---- the CLI, as operators run it ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(sentry_sandbox: SentrySandbox, sqlite_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SENTRY_API_URL": sentry_sandbox.url,
+        "SENTRY_AUTH_TOKEN": sentry_sandbox.token,
+        "SENTRY_ORGANIZATION": sentry_sandbox.org,
+        "SENTRY_PROJECT": str(sentry_sandbox.project_id),
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": redis_url,
+    }
+
+
+def cli(env: dict[str, str], *args: str, as_module: bool = False) -> subprocess.CompletedProcess[str]:
+    entry = ["-m", "scripts.sentry_cleanup"] if as_module else [str(ROOT / "scripts" / "sentry_cleanup.py")]
+    # From another directory: the script must find the project by itself.
+    cwd = ROOT if as_module else ROOT / "docs"
+    return subprocess.run(
+        [sys.executable, *entry, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_cli_preview_then_execute_with_json_report(sentry_sandbox: SentrySandbox, cli_env: dict[str, str]) -> None:
+    seeded = seed(
+        sentry_sandbox,
+        [
+            ("ValueError: Test error: boom", "unresolved", "production", True, 0, 1),
+            ("Test Critical", "unresolved", "staging", False, 2, 1),
+            ("KeyError: 'price'", "unresolved", "production", False, 0, 1),
+        ],
+    )
+    preview = cli(cli_env, "--test-only")
+    assert preview.returncode == 0, preview.stderr
+    assert re.search(rf"RESOLVE\s+{seeded[0].id}\s", preview.stdout)
+    assert re.search(rf"KEEP\s+{seeded[1].id}\s.*\(has comments\)", preview.stdout)
+    assert "Totals: 2 found, 1 to resolve, 1 kept (has comments: 1)" in preview.stdout
+    assert "Traceback" not in preview.stderr and mutating_calls(sentry_sandbox) == []
+
+    done = cli(cli_env, "--test-only", "--execute", "--json", as_module=True)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["status"] == "done" and body["counts"]["done"] == 1 and body["dry_run"] is False
+    assert statuses(sentry_sandbox)[seeded[0].id] == "resolved"
+
+    report = cli(cli_env, "--report")
+    assert report.returncode == 0 and "--test-only --execute" in report.stdout and "preview" in report.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env_changes", "code", "message"),
+    [
+        (["--delete", "--execute"], {}, 2, "--delete needs --test-only or --old N"),
+        (["--execute"], {}, 2, "choose which issues to clean"),
+        (["--old", "zero"], {}, 2, "expected a whole number"),
+        (["--report", "--test-only"], {}, 2, "cannot be combined"),
+        (["--test-only"], {"SENTRY_AUTH_TOKEN": "", "SENTRY_PROJECT": ""}, 2, "set SENTRY_AUTH_TOKEN, SENTRY_PROJECT"),
+        (["--test-only"], {"SENTRY_API_URL": "ftp://x"}, 2, "SENTRY_API_URL"),
+        (["--test-only"], {"SENTRY_AUTH_TOKEN": "wrong"}, 1, "Sentry rejected SENTRY_AUTH_TOKEN (401"),
+    ],
+)
+def test_cli_exit_codes_and_messages(
+    cli_env: dict[str, str], args: list[str], env_changes: dict[str, str], code: int, message: str
+) -> None:
+    result = cli({**cli_env, **env_changes}, *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_names_the_missing_scope_when_the_token_may_not_delete(
+    sentry_sandbox: SentrySandbox, cli_env: dict[str, str]
+) -> None:
+    seed(sentry_sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)])
+    sentry_sandbox.client.configure(tokens={"writer": ["event:read", "event:write"]})
+    result = cli({**cli_env, "SENTRY_AUTH_TOKEN": "writer"}, "--test-only", "--delete", "--execute")
+    assert result.returncode == 1
+    assert "needs the event:admin scope" in result.stderr and "Traceback" not in result.stderr
+    assert len(statuses(sentry_sandbox)) == 1
+
+
+def test_cli_help_lists_the_operators_flags(cli_env: dict[str, str]) -> None:
+    result = cli(cli_env, "--help")
+    assert result.returncode == 0
+    for flag in ("--test-only", "--old N", "--execute", "--delete", "--environment", "--max N", "--json", "--report"):
+        assert flag in result.stdout

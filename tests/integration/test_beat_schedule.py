@@ -1,0 +1,50 @@
+"""beat_schedule.py, run by celery beat's own Scheduler on a fixed clock: the right task, arguments and queue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import beat_schedule
+from tests.support.beat import ClockedScheduler, FixedClock
+from worker.celery_app import TASK_ROUTES, app
+
+CLEANUP_TASK = "worker.tasks.maintenance.sentry_cleanup"
+
+
+def test_weekly_and_monthly_cleanups_fire_at_their_utc_times_with_the_operators_arguments() -> None:
+    # Sunday 2026-03-01 00:00 UTC through Wednesday 2026-04-08: five Mondays and two first days of a month.
+    clock = FixedClock(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    scheduler = ClockedScheduler(app, clock)
+    for _ in scheduler.run_until(datetime(2026, 4, 8, tzinfo=UTC), step=timedelta(minutes=5)):
+        pass
+
+    fired = [(when.strftime("%a %Y-%m-%d %H:%M"), entry.name) for when, entry in scheduler.fired]
+    assert fired == [
+        ("Sun 2026-03-01 04:00", "sentry-cleanup-monthly-old-issues"),
+        ("Mon 2026-03-02 03:00", "sentry-cleanup-weekly-test-issues"),
+        ("Mon 2026-03-09 03:00", "sentry-cleanup-weekly-test-issues"),
+        ("Mon 2026-03-16 03:00", "sentry-cleanup-weekly-test-issues"),
+        ("Mon 2026-03-23 03:00", "sentry-cleanup-weekly-test-issues"),
+        ("Mon 2026-03-30 03:00", "sentry-cleanup-weekly-test-issues"),
+        ("Wed 2026-04-01 04:00", "sentry-cleanup-monthly-old-issues"),
+        ("Mon 2026-04-06 03:00", "sentry-cleanup-weekly-test-issues"),
+    ]
+    by_name = {entry.name: entry for _, entry in scheduler.fired}
+    weekly, monthly = by_name["sentry-cleanup-weekly-test-issues"], by_name["sentry-cleanup-monthly-old-issues"]
+    assert weekly.task == monthly.task == CLEANUP_TASK
+    assert weekly.kwargs == {"test_only": True, "execute": True, "trigger": "beat"} and weekly.args == ()
+    assert monthly.kwargs == {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"}
+    assert weekly.options["queue"] == monthly.options["queue"] == "maintenance"
+
+
+def test_the_schedule_is_plain_data_with_numeric_crontab_fields_and_valid_monitor_slugs() -> None:
+    app.loader.import_default_modules()  # what a worker does at start-up: every task in `imports` registered
+    for name, entry in beat_schedule.SCHEDULE.items():
+        # Sentry Crons monitor slugs: lowercase letters, digits and dashes, at most 50 characters.
+        assert name.replace("-", "").isalnum() and name == name.lower() and len(name) <= 50
+        assert all(isinstance(value, int) for value in entry["crontab"].values())
+        assert entry["task"] in app.tasks
+    assert TASK_ROUTES["worker.tasks.maintenance.*"] == {"queue": "maintenance"}
+    task = app.tasks[CLEANUP_TASK]
+    assert task.acks_late and task.soft_time_limit < task.time_limit
+    assert task.time_limit < app.conf.broker_transport_options["visibility_timeout"]

@@ -1,0 +1,65 @@
+"""Run the real PTB Application (production handlers) in a background thread, polling a Telegram sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from telegram.ext import Application, BaseHandler
+
+from bot.app import build_application
+from common.settings import Settings
+
+START_TIMEOUT_S = 15.0
+
+
+@contextmanager
+def running_bot(
+    settings: Settings,
+    extra_handlers: Callable[[], list[BaseHandler]] | None = None,  # type: ignore[type-arg]
+) -> Iterator[Application]:  # type: ignore[type-arg]
+    """``build_application(settings)`` polling in its own thread and event loop until the block ends.
+
+    ``bot.app.run`` is not used because it installs signal handlers, which only the main thread may do.
+    """
+    application = build_application(settings)
+    for handler in extra_handlers() if extra_handlers else []:
+        application.add_handler(handler)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        assert application.updater is not None
+        async with application:
+            await application.start()
+            await application.updater.start_polling(timeout=dtm.timedelta(seconds=2))
+            ready.set()
+            await stop.wait()
+            await application.updater.stop()
+            await application.stop()
+
+    def main() -> None:
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=main, name="test-bot", daemon=True)
+    thread.start()
+    if not ready.wait(START_TIMEOUT_S) or failure:
+        raise RuntimeError(f"the bot did not start within {START_TIMEOUT_S}s: {failure!r}")
+    try:
+        yield application
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(START_TIMEOUT_S)
+        if failure:
+            raise failure[0]

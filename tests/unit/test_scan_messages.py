@@ -1,0 +1,84 @@
+"""What users read about scans, and how /arbitrage reads its arguments."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.handlers.arbitrage import ScanChoice, UsageError, parse_arguments, usage
+from worker.dmarket.arbitrage import Opportunity
+from worker.scan_messages import MAX_MESSAGE_UTF16, dollars, failure_text, percent, result_text, utf16_len
+
+
+def opportunity(n: int, title: str = "AK-47 | Redline") -> Opportunity:
+    return Opportunity(f"id-{n}", title, 1_000 + n, 1_500, 1_395, 395 - n, (395 - n) * 10_000 // (1_000 + n))
+
+
+def test_money_and_percentages_are_exact() -> None:
+    assert (dollars(123_405), dollars(5), dollars(-250)) == ("$1,234.05", "$0.05", "-$2.50")
+    assert (percent(1234), percent(5), percent(10_000)) == ("12.34%", "0.05%", "100.00%")
+
+
+def test_the_result_lists_the_best_with_prices_and_escapes_titles() -> None:
+    text = result_text(
+        "en",
+        game="csgo",
+        level="standard",
+        opportunities=[opportunity(1, "<b>Bad</b> & Co")],
+        items=287,
+        pages=3,
+        capped=False,
+        fee_bp=700,
+        min_profit_bp=700,
+    )
+    assert text.startswith("✅ <b>csgo/standard</b>: 1 opportunities among 287 items (3 pages)")
+    assert "&lt;b&gt;Bad&lt;/b&gt; &amp; Co" in text and "<b>Bad</b>" not in text
+    assert "buy $10.01 → sell $15.00 ($13.95 after fee): <b>+$3.94</b> (39.36%)" in text
+
+
+def test_a_result_never_exceeds_one_telegram_message() -> None:
+    huge = [opportunity(n, "🔥" * 500) for n in range(200)]  # titles are cut at 200 characters (400 UTF-16 units)
+    text = result_text(
+        "ru", game="dota2", level="pro", opportunities=huge, items=10_000, pages=100, capped=True, fee_bp=700,
+        min_profit_bp=300, top_n=50,
+    )  # fmt: skip
+    assert utf16_len(text) <= MAX_MESSAGE_UTF16
+    shown = text.count("\n    купить ")
+    assert 0 < shown < 50 and f"…и ещё {200 - shown}." in text  # cut to fit, and the rest counted
+    assert "лимите в 100 страниц" in text
+
+
+def test_nothing_found_says_what_was_looked_for() -> None:
+    text = result_text(
+        "en", game="rust", level="boost", opportunities=[], items=5, pages=1, capped=False, fee_bp=1000,
+        min_profit_bp=1000,
+    )  # fmt: skip
+    assert "Nothing with a profit of at least 10.00% after the 10.00% fee." in text
+
+
+def test_failures_name_the_scan_and_the_event_id_in_both_languages() -> None:
+    assert "csgo/pro" in failure_text("en", "auth_failed", "csgo", "pro", "abc123")
+    assert failure_text("ru", "dmarket_down", "tf2", "boost", None).endswith("Код ошибки: —")
+    with pytest.raises(ValueError, match="unknown failure kind"):
+        failure_text("en", "oops", "csgo", "pro", None)
+
+
+@pytest.mark.parametrize(
+    ("args", "choice"),
+    [
+        ([], ScanChoice("csgo", "standard")),
+        (["dota2"], ScanChoice("dota2", "standard")),
+        (["PRO"], ScanChoice("csgo", "pro")),
+        (["cs2", "boost"], ScanChoice("csgo", "boost")),
+        (["Dota2", "Pro"], ScanChoice("dota2", "pro")),
+    ],
+)
+def test_arguments_default_to_csgo_standard(args: list[str], choice: ScanChoice) -> None:
+    assert parse_arguments(args) == choice
+
+
+@pytest.mark.parametrize(("args", "bad"), [(["dota3"], "dota3"), (["csgo", "ultra"], "ultra"), (["a", "b", "c"], "c")])
+def test_bad_arguments_name_what_was_not_understood(args: list[str], bad: str) -> None:
+    with pytest.raises(UsageError) as error:
+        parse_arguments(args)
+    assert error.value.value == bad
+    assert "Levels: boost, standard, medium, advanced, pro" in usage("en", bad)

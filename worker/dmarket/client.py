@@ -1,0 +1,254 @@
+"""A small synchronous DMarket client: signed GETs of the market listing, retries, breadcrumbs, typed errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from common.observability import add_error_breadcrumb, add_http_breadcrumb, set_component
+from worker.dmarket.arbitrage import Offer
+from worker.dmarket.errors import (
+    AuthenticationError,
+    DMarketAPIError,
+    DMarketError,
+    DMarketUnreachable,
+    RateLimitError,
+)
+from worker.dmarket.ratelimit import SharedRateLimiter
+from worker.dmarket.signing import Signer
+
+log = logging.getLogger(__name__)
+
+MARKET_ITEMS_PATH = "/exchange/v1/market/items"
+PAGE_LIMIT = 100  # DMarket's maximum page size for market items
+BODY_EXCERPT_CHARS = 300
+# Used when a 429 carries no usable Retry-After: DMarket's windows are one second long.
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPage:
+    offers: tuple[Offer, ...]
+    cursor: str  # "" on the last page
+    malformed: int  # objects skipped because a field was missing or not a string of cents
+
+
+@dataclass
+class RequestStats:
+    """What one scan's requests went through; returned with the task result and logged."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    waited_s: float = 0.0  # in the shared rate limiter
+    http_s: float = 0.0  # sending and waiting for answers
+
+
+class DMarketClient:
+    """Signed requests to one DMarket API base URL through a shared rate limiter. Create once per process."""
+
+    def __init__(
+        self,
+        base_url: str,
+        signer: Signer,
+        limiter: SharedRateLimiter,
+        timeout_s: float = 10.0,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        self._base_url = base_url.rstrip("/")
+        self._signer = signer
+        self._limiter = limiter
+        self._max_attempts = max_attempts
+        self._backoff = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
+        self._sleep = sleep
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the market listing ----------------------------------------------------------------------------
+
+    def market_items(
+        self,
+        game_id: str,
+        price_from_cents: int,
+        price_to_cents: int,
+        cursor: str = "",
+        limit: int = PAGE_LIMIT,
+        stats: RequestStats | None = None,
+    ) -> MarketPage:
+        """One page of offers in [price_from_cents, price_to_cents] (inclusive), cheapest first."""
+        params: dict[str, str | int] = {
+            "gameId": game_id,
+            "limit": limit,
+            "currency": "USD",
+            "priceFrom": price_from_cents,
+            "priceTo": price_to_cents,
+            "orderBy": "price",
+            "orderDir": "asc",
+        }
+        if cursor:
+            params["cursor"] = cursor
+        body = self._get(MARKET_ITEMS_PATH, params, stats or RequestStats())
+        return _parse_page(body)
+
+    def iter_market(
+        self,
+        game_id: str,
+        price_from_cents: int,
+        price_to_cents: int,
+        max_pages: int,
+        stats: RequestStats,
+        page_size: int = PAGE_LIMIT,
+    ) -> Iterator[MarketPage]:
+        """Pages until the price range is exhausted (empty cursor) or ``max_pages`` were read."""
+        cursor = ""
+        for _ in range(max_pages):
+            page = self.market_items(game_id, price_from_cents, price_to_cents, cursor, page_size, stats)
+            yield page
+            # The price filter should end the listing by itself; checking the last price as well means a
+            # server that ignores priceTo cannot walk us through the whole market.
+            if not page.cursor or (page.offers and page.offers[-1].price_cents > price_to_cents):
+                return
+            cursor = page.cursor
+
+    # -- one signed GET with retries ------------------------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, str | int], stats: RequestStats) -> Any:
+        # DMarket signs the query exactly as sent: encode it once, with quote (%20, not +), and send this string.
+        path_with_query = f"{path}?{urlencode(params, quote_via=quote)}"
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send, path, path_with_query, stats)
+        except DMarketError as exc:
+            set_component("api")
+            log.warning("DMarket GET %s failed for good: %s", path, exc)
+            raise
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RateLimitError):
+            # The shared limiter already holds every process back for Retry-After (see _send); the jitter
+            # only keeps the retrying processes from asking for their slots at the same instant.
+            return random.uniform(0, 0.05)  # noqa: S311 - jitter, not security
+        return float(self._backoff(state))
+
+    def _send(self, path: str, path_with_query: str, stats: RequestStats) -> Any:
+        stats.waited_s += self._limiter.acquire()
+        # Signed after waiting for the slot, on every attempt: X-Sign-Date must be fresh (DMarket refuses
+        # signatures older than two minutes) and a retry must never reuse a signature.
+        request = self._http.build_request(
+            "GET", self._base_url + path_with_query, headers=self._signer.headers("GET", path_with_query)
+        )
+        if request.url.raw_path.decode("ascii") != path_with_query:
+            # httpx re-encoded the target: the signature would not match what DMarket receives.
+            raise DMarketAPIError(0, f"request target was re-encoded: {request.url.raw_path!r}")
+        stats.requests += 1
+        started = time.perf_counter()
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            stats.transport_errors += 1
+            stats.http_s += time.perf_counter() - started
+            add_http_breadcrumb("GET", path, None, _elapsed_ms(started), error=type(exc).__name__)
+            raise DMarketUnreachable(type(exc).__name__) from exc
+        stats.http_s += time.perf_counter() - started
+        add_http_breadcrumb("GET", path, response.status_code, _elapsed_ms(started))
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except ValueError:
+                raise DMarketAPIError(200, f"body is not JSON: {_excerpt(response)}") from None
+        if response.status_code == 429:
+            stats.rate_limited += 1
+            retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
+            add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=retry_after_s)
+            self._limiter.penalize(retry_after_s)
+            raise RateLimitError(retry_after_s, _excerpt(response))
+        if response.status_code in (401, 403):
+            raise AuthenticationError(response.status_code, _excerpt(response))
+        if response.status_code >= 500:
+            stats.server_errors += 1
+        raise DMarketAPIError(response.status_code, _excerpt(response))
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, RateLimitError | DMarketUnreachable):
+        return True
+    return isinstance(error, DMarketAPIError) and error.retryable
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return response.text[:BODY_EXCERPT_CHARS]
+
+
+def _retry_after_s(value: str | None) -> float:
+    """Retry-After as seconds: delta-seconds or an HTTP date; a missing or odd value means one window."""
+    if not value:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
+
+
+def _cents(value: Any) -> int | None:
+    """Integer cents from DMarket's {"USD": "1234"}; None unless it is a string of digits."""
+    if not isinstance(value, dict):
+        return None
+    usd = value.get("USD")
+    if not isinstance(usd, str) or not usd.isascii() or not usd.isdigit():
+        return None
+    return int(usd)
+
+
+def _parse_page(body: Any) -> MarketPage:
+    if not isinstance(body, dict) or not isinstance(body.get("objects"), list):
+        expected = "{'objects': [...], 'cursor': ...}"
+        raise DMarketAPIError(200, f"expected {expected}, got {str(body)[:BODY_EXCERPT_CHARS]}")
+    offers: list[Offer] = []
+    malformed = 0
+    for obj in body["objects"]:
+        item_id = obj.get("itemId") if isinstance(obj, dict) else None
+        title = obj.get("title") if isinstance(obj, dict) else None
+        price = _cents(obj.get("price")) if isinstance(obj, dict) else None
+        if not isinstance(item_id, str) or not item_id or not isinstance(title, str) or price is None:
+            malformed += 1
+            continue
+        suggested = _cents(obj.get("suggestedPrice"))
+        # DMarket sends "0" (not an absent field) when it has no suggested price: that is "unknown", not free.
+        offers.append(Offer(item_id, title, price, suggested if suggested else None))
+    if malformed:
+        log.warning("Skipped %d market objects without itemId, title or a string-of-cents price", malformed)
+    cursor = body.get("cursor")
+    return MarketPage(tuple(offers), cursor if isinstance(cursor, str) else "", malformed)

@@ -1,0 +1,113 @@
+"""A cleanup run as a job: idempotent by run key, then a summary to Telegram. What the Celery task calls."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from common.settings import Settings
+from worker.clients import redis_for
+from worker.sentry import audit
+from worker.sentry.api import get_sentry_api
+from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
+from worker.sentry.report import telegram_failure, telegram_summary
+from worker.telegram import TelegramNotConfigured, TelegramSendError, get_sender, send_once
+
+log = logging.getLogger(__name__)
+
+RUN_CALLBACK_PREFIX = "cleanup:run:"  # the bot's inline "run" button carries this + the command arguments
+
+
+class CleanupFailed(RuntimeError):
+    """The run finished with failures; raised after the summary went out so Celery and Crons see an error."""
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """The bot's "queued" message, which the worker edits into the preview or the outcome."""
+
+    chat_id: int
+    message_id: int
+    bot_args: str = ""
+
+
+def _notify(settings: Settings, run_key: str, text: str, reply_to: ReplyTo | None, offer_run: bool) -> None:
+    """Best effort: a Telegram outage must not turn a finished cleanup into a failed one."""
+    try:
+        sender = get_sender(settings)
+        if reply_to is not None:
+            payload: dict[str, Any] = {
+                "chat_id": reply_to.chat_id,
+                "message_id": reply_to.message_id,
+                "text": text,
+                "parse_mode": "HTML",
+            }
+            if offer_run:
+                button = {"text": "▶️ Run", "callback_data": f"{RUN_CALLBACK_PREFIX}{reply_to.bot_args}"[:64]}
+                payload["reply_markup"] = {"inline_keyboard": [[button]]}
+            try:
+                sender.call("editMessageText", payload)
+            except TelegramSendError as exc:
+                if "message is not modified" not in exc.description:
+                    raise
+        elif settings.admin_chat_id is not None:
+            send_once(sender, settings.database_url, f"sentry-cleanup:{run_key}", settings.admin_chat_id, text)
+        else:
+            log.info("ADMIN_CHAT_ID is not set: no cleanup summary sent for %s", run_key)
+    except TelegramNotConfigured:
+        log.info("TELEGRAM_BOT_TOKEN is not set: no cleanup summary sent for %s", run_key)
+    except TelegramSendError as exc:
+        log.error("Could not send the cleanup summary for %s: %s", run_key, exc)
+
+
+def _record_text(record: audit.RunRecord) -> str:
+    counts = record.counts
+    return (
+        f"🧹 Sentry cleanup run #{record.id}: {record.status}. "
+        f"Found {counts.get('found', 0)}, done {counts.get('done', 0)}, failed {counts.get('failed', 0)}."
+    )
+
+
+def run_cleanup_job(
+    settings: Settings,
+    request: CleanupRequest,
+    *,
+    run_key: str,
+    trigger: str,
+    reply_to: ReplyTo | None = None,
+) -> dict[str, Any]:
+    """Run (or, for a redelivered message whose run already finished, re-report) one cleanup."""
+    audit.ensure_schema(settings.database_url)
+    previous = audit.find_run(settings.database_url, run_key)
+    if previous is not None and previous.status != audit.RUNNING:
+        # The work is done; only the summary may have been lost with the worker. send_once will not repeat it.
+        _notify(settings, run_key, _record_text(previous), reply_to, offer_run=False)
+        return {"run_id": previous.id, "status": previous.status, "counts": previous.counts, "redelivered": True}
+    attempt_key = audit.next_attempt_key(settings.database_url, run_key)
+    try:
+        api = get_sentry_api(settings)
+    except ValueError as exc:  # credentials missing: say so in the admin chat, and fail the task
+        _notify(settings, run_key, telegram_failure(str(exc), settings.bot_language), reply_to, offer_run=False)
+        raise CleanupFailed(str(exc)) from None
+
+    ctx = CleanupContext(
+        api=api,
+        database_url=settings.database_url,
+        redis_client=redis_for(settings.redis_url) if request.execute else None,
+        lock_ttl_s=settings.sentry_cleanup_lock_ttl_s,
+        production_environments=sorted(settings.sentry_cleanup_production_environments),
+    )
+    try:
+        report: CleanupReport = run_cleanup(request, ctx, run_key=attempt_key, trigger=trigger)
+    except LockHeld as exc:
+        _notify(settings, run_key, telegram_failure(str(exc), settings.bot_language), reply_to, offer_run=False)
+        return {"status": audit.REFUSED, "error": str(exc)}
+
+    bot_args = reply_to.bot_args if reply_to else ""
+    text = telegram_summary(report, settings.bot_language, bot_args)
+    offer_run = not request.execute and report.counts["to_act"] > 0
+    _notify(settings, run_key, text, reply_to, offer_run)
+    if report.failed:
+        raise CleanupFailed(f"Sentry cleanup run {report.run_id} ({report.status}): {report.error}")
+    return {"run_id": report.run_id, "status": report.status, "counts": report.counts}
