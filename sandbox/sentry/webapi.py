@@ -2,7 +2,7 @@
 per-endpoint rate limits and the injected fault queue.
 
 Endpoint names (used by ``rate_limits`` and ``faults`` in the control API): ``org-issues``,
-``project-issues``, ``issue``, ``issue-events``, ``rules``, ``rule``.
+``project-issues``, ``issue``, ``issue-events``, ``rules``, ``rule``, ``project``.
 """
 
 from __future__ import annotations
@@ -351,6 +351,24 @@ async def rule_details(request: Request, state: SentryState) -> Response:
     return JSONResponse(state.rules[rule_id])
 
 
+PROJECT_SCOPES: Mapping[str, frozenset[str]] = {"GET": frozenset({"project:read", "project:write", "project:admin"})}
+
+
+async def project_details(request: Request, state: SentryState) -> Response:
+    """The project's summary: clients resolve a project slug to the numeric id the issue search filters on."""
+    _check_org_and_project(request, state)
+    project = state.project
+    return JSONResponse(
+        {
+            "id": str(project.id),
+            "slug": project.slug,
+            "name": project.slug,
+            "platform": "python",
+            "organization": {"slug": project.org, "name": project.org},
+        }
+    )
+
+
 def routes() -> list[Route]:
     issue_methods = ["GET", "PUT", "DELETE"]
     org, project = "/api/0/organizations/{org}", "/api/0/projects/{org}/{project}"
@@ -376,6 +394,7 @@ def routes() -> list[Route]:
             events_scopes,
             issue_events,
         ),
+        api_route(f"{project}/", "project", ["GET"], PROJECT_SCOPES, project_details),
         api_route(f"{project}/rules/", "rules", ["GET", "POST"], RULE_SCOPES, rule_collection),
         api_route(f"{project}/rules/{{rule_id}}/", "rule", ["GET", "PUT", "DELETE"], RULE_SCOPES, rule_details),
     ]

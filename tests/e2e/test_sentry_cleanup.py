@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from common.db.migrate import upgrade
 from tests.plugins.sandbox_sentry import SentrySandbox
 from worker.sentry import audit
-from worker.sentry.api import EmptyIdListError, SentryApi
+from worker.sentry.api import EmptyIdListError, SentryApi, SentryAuthError
 from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
 from worker.sentry.lock import ProjectLock, lock_key
 
@@ -132,7 +132,6 @@ class Runner:
 
     def api(self, token: str | None = None) -> SentryApi:
         sb = self.sandbox
-        # The sandbox has no project-details endpoint, so the numeric id is configured (no slug lookup).
         return SentryApi(sb.url, token or sb.token, sb.org, str(sb.project_id), backoff_s=0.01)
 
     def run(
@@ -343,6 +342,24 @@ def test_the_client_refuses_a_bulk_call_without_ids_before_any_request(runner: R
         with pytest.raises(ValueError, match="positive decimal strings"):
             api.delete_issues(["12", ""])
     assert runner.sandbox.client.requests_log() == []
+
+
+def test_a_project_slug_is_resolved_to_its_id_once(runner: Runner, sentry_sandbox: SentrySandbox) -> None:
+    with SentryApi(sentry_sandbox.url, sentry_sandbox.token, sentry_sandbox.org, sentry_sandbox.project) as api:
+        assert api.project_id() == str(sentry_sandbox.project_id)
+        assert api.project_id() == str(sentry_sandbox.project_id)
+    lookups = [r for r in sentry_sandbox.client.requests_log() if r["endpoint"] == "project"]
+    assert len(lookups) == 1
+
+
+def test_a_slug_lookup_without_project_read_names_that_scope(sentry_sandbox: SentrySandbox) -> None:
+    sentry_sandbox.client.configure(tokens={"events-only": ["event:read", "event:write", "event:admin"]})
+    with (
+        SentryApi(sentry_sandbox.url, "events-only", sentry_sandbox.org, sentry_sandbox.project) as api,
+        pytest.raises(SentryAuthError) as caught,
+    ):
+        api.project_id()
+    assert caught.value.scope == "project:read" and "numeric id" in str(caught.value)
 
 
 def test_a_second_run_on_the_same_project_is_refused_while_one_acts(runner: Runner) -> None:

@@ -327,6 +327,9 @@ def _detail(response: httpx.Response) -> str:
 def _auth_error(method: str, path: str, response: httpx.Response) -> SentryAuthError:
     scope = REQUIRED_SCOPE.get(method, "event:read")
     what = _WHAT.get(method, f"call {method} {path}")
+    if path.startswith("/api/0/projects/") and not path.endswith("/issues/"):
+        # Only a project slug needs this lookup; the issue endpoints themselves want event:* scopes.
+        scope, what = "project:read", "look up the project id (or set SENTRY_PROJECT to the numeric id)"
     if response.status_code == 401:
         message = (
             f"Sentry rejected SENTRY_AUTH_TOKEN (401: {_detail(response)}). Create a token with scope {scope} "
