@@ -36,6 +36,15 @@ pytest_plugins = [
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_process_clients_at_exit() -> Iterator[None]:
+    """In-thread workers never send worker_shutdown, so close the per-process clients as a worker would."""
+    yield
+    from worker.celery_app import close_process_clients
+
+    close_process_clients()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     # No FLUSHDB: another test run may share this database; Celery keys carry a per-run prefix instead.

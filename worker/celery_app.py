@@ -133,8 +133,8 @@ def _init_beat_observability(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 @worker_shutdown.connect
-def _close_clients(**_: Any) -> None:
-    # Clients are created once per process and closed on shutdown (pooled connections, buffered events).
+def close_process_clients(**_: Any) -> None:
+    """Close the clients created once per process (pooled connections, buffered events) on shutdown."""
     from common.db.session import dispose_engines
     from worker.clients import close_clients
     from worker.sentry.api import close_sentry_apis
