@@ -13,6 +13,8 @@ from bot.app import run
 from common.logs import configure_logging
 from common.observability import init_sentry
 from common.settings import ConfigError, get_settings
+from worker.celery_app import app as celery_app
+from worker.celery_app import use_fast_fail_producer
 
 log = logging.getLogger("bot")
 
@@ -27,6 +29,7 @@ def main() -> int:
         return 2
     configure_logging(settings)
     init_sentry(settings, process="bot")
+    use_fast_fail_producer(celery_app)
     try:
         asyncio.run(run(settings))
     except Exception:

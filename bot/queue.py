@@ -7,6 +7,7 @@ import logging
 
 import sentry_sdk
 from celery.canvas import Signature
+from celery.result import AsyncResult
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
@@ -23,13 +24,33 @@ class QueueUnavailable(Exception):
         self.event_id = event_id
 
 
+_BROKER_ERRORS = (TimeoutError, OperationalError, KombuError, RedisError, OSError)
+
+
+def _apply_async(signature: Signature) -> AsyncResult:
+    try:
+        # retry=False: the user gets an answer, not a hung handler.
+        return signature.apply_async(retry=False)
+    except RuntimeError as exc:
+        # Celery's Redis result backend wraps a failed SUBSCRIBE to the result channel (done before the
+        # publish) in RuntimeError("Retry limit exceeded ..."): that is Redis being unreachable too.
+        if isinstance(exc.__cause__, _BROKER_ERRORS):
+            raise exc.__cause__ from exc
+        raise
+
+
 async def enqueue(signature: Signature, timeout_s: float = ENQUEUE_TIMEOUT_S) -> str:
-    """Send ``signature`` to its queue and return the task id; raise QueueUnavailable within ``timeout_s``."""
+    """Send ``signature`` to its queue and return the task id; raise QueueUnavailable within ``timeout_s``.
+
+    The bot's process bounds every Redis operation well under ``timeout_s`` (use_fast_fail_producer), so
+    the send has finished, one way or the other, by the time this gives up: a task is never published
+    after the user was told the queue is unavailable.
+    """
     try:
         # to_thread copies the context, so the handler's Sentry transaction reaches the Celery integration
-        # and the task continues the same trace. retry=False: the user gets an answer, not a hung handler.
-        result = await asyncio.wait_for(asyncio.to_thread(signature.apply_async, retry=False), timeout_s)
-    except (TimeoutError, OperationalError, KombuError, RedisError, OSError) as exc:
+        # and the task continues the same trace.
+        result = await asyncio.wait_for(asyncio.to_thread(_apply_async, signature), timeout_s)
+    except _BROKER_ERRORS as exc:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("component", "telegram")
             scope.set_context("enqueue", {"task": signature.task, "timeout_s": timeout_s})

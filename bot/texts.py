@@ -20,6 +20,7 @@ SHARED: Catalogue = {
         "ru": "😔 Что-то пошло не так. Мы уже знаем об этом. Код ошибки: {event_id}",
         "en": "😔 Something went wrong. We have been notified. Error id: {event_id}",
     },
+    "unknown_argument": {"ru": "Не понимаю «{value}».", "en": "I do not know “{value}”."},
     "admins_only": {
         "ru": "⛔ Эта команда доступна только администраторам.",
         "en": "⛔ This command is for administrators only.",

@@ -18,6 +18,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer " + REDACTED),
     (re.compile(r"sntrys_[A-Za-z0-9_=+/-]{20,}"), REDACTED),
     (re.compile(r"(?i)(sentry_key=)[0-9a-f]{16,}"), r"\1" + REDACTED),
+    # Passwords in connection URLs (postgresql://user:pw@host, redis://:pw@host) and libpq conninfo strings.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+    (re.compile(r"(?i)\b(password\s*=\s*)('[^']*'|\S+)"), r"\1" + REDACTED),
 )
 
 # Keys whose values are secret wherever they appear (headers, extra, breadcrumb data, frame locals).
@@ -46,6 +49,11 @@ SENSITIVE_KEYS = frozenset(
         "api_key",
         "private_key",
         "signature",
+        "conninfo",
+        "database_url",
+        "redis_url",
+        "broker_url",
+        "result_backend",
     }
 )
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlsplit
+
+from common.texts import Catalogue, Language, translate
 
 # Order matters: `all` runs them in this order and the report lists them so.
 TEST_TYPES = ("breadcrumbs", "error", "api_error", "division")
 ALL = "all"
 # Tags every test event carries; the weekly cleanup and the alert rules match on them.
 TEST_TAGS = {"test": "true", "source": "test_sentry"}
-
-Language = Literal["ru", "en"]
 
 
 class UnknownTestType(ValueError):
@@ -92,7 +92,7 @@ def event_url(api_url: str, organization: str | None, event_id: str) -> str | No
     return f"{api_url.rstrip('/')}/organizations/{org}/issues/?query={query}"
 
 
-REPORT_TEXTS: dict[str, dict[Language, str]] = {
+REPORT_TEXTS: Catalogue = {
     "header": {"ru": "🧪 Тесты Sentry: {tests}", "en": "🧪 Sentry tests: {tests}"},
     "sent": {"ru": "✅ {test}: событие {event_id}", "en": "✅ {test}: event {event_id}"},
     "failed": {"ru": "❌ {test}: {reason}", "en": "❌ {test}: {reason}"},
@@ -121,7 +121,7 @@ REPORT_TEXTS: dict[str, dict[Language, str]] = {
 
 
 def _t(key: str, language: Language, **values: object) -> str:
-    return REPORT_TEXTS[key][language].format(**values)
+    return translate(REPORT_TEXTS, key, language, **values)
 
 
 def format_report(

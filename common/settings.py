@@ -293,6 +293,13 @@ class Settings(BaseSettings):
             username = urlsplit(self.sentry_dsn.get_secret_value()).username
             if username:
                 values.append(username)
+        # Connection URLs are plain strings (they name hosts operators need to see), but their passwords are not.
+        for url in (self.database_url, self.redis_url):
+            password = urlsplit(url).password
+            if password:
+                values.append(password)
+        # Short values would redact innocent text everywhere (a password "test" vs the tag test=true); the
+        # patterns in scrubbing.py still catch short passwords inside URLs and conninfo strings.
         return [v for v in values if len(v) >= 8]
 
 

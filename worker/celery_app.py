@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.schedules import crontab
 from celery.signals import after_setup_logger, beat_init, celeryd_init, worker_process_shutdown, worker_shutdown
+from celery.utils.time import get_exponential_backoff_interval
 from kombu.entity import Exchange, Queue
 
 import beat_schedule
@@ -17,15 +18,13 @@ from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-# Queues by kind of work, so a slow scan never delays an alert; the routes below are the only place
-# that decides where a task runs.
-QUEUES = ("scans", "sentry", "maintenance", "alerts", "notify", "default")
+# Queues by kind of work, so a slow scan never delays a Sentry check or the maintenance run; the routes below
+# are the only place that decides where a task runs. (Alert routing will add its own `alerts` queue.)
+QUEUES = ("scans", "sentry", "maintenance", "default")
 TASK_ROUTES = {
     "worker.tasks.scans.*": {"queue": "scans"},
     "worker.tasks.sentry_checks.*": {"queue": "sentry"},
     "worker.tasks.maintenance.*": {"queue": "maintenance"},
-    "worker.tasks.alerts.*": {"queue": "alerts"},
-    "worker.tasks.notify.*": {"queue": "notify"},
 }
 
 DEFAULT_SOFT_TIME_LIMIT_S = 240
@@ -33,17 +32,25 @@ DEFAULT_TIME_LIMIT_S = 300
 # Longest task (the monthly cleanup) is capped at 30 minutes; a message unacked for longer than this is
 # redelivered, so it must exceed every hard time limit or a running task would be handed out twice.
 VISIBILITY_TIMEOUT_S = 2 * 60 * 60
-# The bot enqueues from its event loop: a dead Redis must fail fast, not hang a handler.
+# A dead Redis must fail fast, not hang a worker's publish or the bot's handler.
 BROKER_SOCKET_TIMEOUT_S = 2.0
+# The bot's own, tighter bound (see use_fast_fail_producer).
+PRODUCER_SOCKET_TIMEOUT_S = 0.3
 
 
 class BaseTask(Task):  # type: ignore[misc]
-    """Retry defaults for every task: exponential backoff with jitter, bounded attempts."""
+    """Retry defaults for every task: bounded attempts, exponential backoff with full jitter."""
 
     max_retries = 5
-    retry_backoff = 2
-    retry_backoff_max = 300
-    retry_jitter = True
+    retry_base_s = 2.0
+    retry_max_s = 300.0
+
+    def retry_countdown_s(self, retry_after_s: float | None = None) -> float:
+        """Seconds before the next attempt: jittered backoff, never sooner than the server's Retry-After."""
+        backoff_s = get_exponential_backoff_interval(
+            self.retry_base_s, self.request.retries, self.retry_max_s, full_jitter=True
+        )
+        return max(float(backoff_s), retry_after_s or 0.0)
 
 
 def _schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -97,6 +104,26 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_hijack_root_logger=False,
         imports=("worker.tasks.system", "worker.tasks.sentry_checks", "worker.tasks.scans", "worker.tasks.maintenance"),
     )
+
+
+def use_fast_fail_producer(app: Celery) -> None:
+    """Bound every broker and result-backend socket operation of this process (the bot) well below the
+    bot's enqueue timeout (bot.queue.ENQUEUE_TIMEOUT_S, 1 s).
+
+    A send is a SUBSCRIBE to the result channel, then the publish: each is bounded by these timeouts and
+    neither is retried, so the
+    thread doing it has finished, one way or the other, before the handler stops waiting. Without this a
+    slow Redis could publish a task after the user was told "queue unavailable".
+    """
+    timeouts = {"socket_timeout": PRODUCER_SOCKET_TIMEOUT_S, "socket_connect_timeout": PRODUCER_SOCKET_TIMEOUT_S}
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, **timeouts}
+    # The Redis result backend retries a failed SUBSCRIBE up to 20 times, a second apart, inside the send.
+    app.conf.result_backend_transport_options = {
+        **app.conf.result_backend_transport_options,
+        "retry_policy": {"max_retries": 0},
+    }
+    app.conf.redis_socket_timeout = PRODUCER_SOCKET_TIMEOUT_S
+    app.conf.redis_socket_connect_timeout = PRODUCER_SOCKET_TIMEOUT_S
 
 
 def create_app(settings: Settings) -> Celery:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Any
@@ -51,7 +52,7 @@ class TelegramSender:
             except httpx.TransportError as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise TelegramSendError(method, None, type(exc).__name__) from None
-                time.sleep(min(2**attempt, 10))
+                time.sleep(_backoff_s(attempt))
                 continue
             body = _json_or_none(response)
             if response.status_code == 200 and body and body.get("ok"):
@@ -64,7 +65,7 @@ class TelegramSender:
                     time.sleep(retry_after_s)
                     continue
             if response.status_code >= 500 and attempt < MAX_ATTEMPTS:
-                time.sleep(min(2**attempt, 10))
+                time.sleep(_backoff_s(attempt))
                 continue
             raise TelegramSendError(method, response.status_code, description)
         raise AssertionError("unreachable: the loop returns or raises")
@@ -76,16 +77,30 @@ class TelegramSender:
         result = self.call("sendMessage", {**payload, "link_preview_options": {"is_disabled": True}})
         return int(result["message_id"])
 
-    def edit_message_text(self, chat_id: int, message_id: int, text: str, parse_mode: str | None = "HTML") -> None:
+    def edit_message_text(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        parse_mode: str | None = "HTML",
+        reply_markup: dict[str, Any] | None = None,
+    ) -> None:
         payload: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "text": text[:MAX_MESSAGE_CHARS]}
         if parse_mode:
             payload["parse_mode"] = parse_mode
+        if reply_markup is not None:
+            payload["reply_markup"] = reply_markup
         try:
             self.call("editMessageText", {**payload, "link_preview_options": {"is_disabled": True}})
         except TelegramSendError as exc:
             # Re-sending the same text (e.g. a redelivered task) is not an error for us.
             if "message is not modified" not in exc.description:
                 raise
+
+
+def _backoff_s(attempt: int) -> float:
+    """Exponential backoff with full jitter, so workers retrying together do not retry in step."""
+    return random.uniform(0, min(2.0**attempt, 10.0))  # noqa: S311 - jitter, not cryptography
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
@@ -119,7 +134,11 @@ def close_senders() -> None:
 
 
 def send_once(sender: TelegramSender, database_url: str, key: str, chat_id: int, text: str) -> int:
-    """Send ``text`` under an idempotency ``key``: a second call (a redelivered task) edits the first message."""
+    """Send ``text`` under an idempotency ``key``: a second call (a redelivered task) edits the first message.
+
+    Telegram has no idempotency key, so this is at-least-once: a worker killed between sendMessage and the
+    insert below (one HTTP round trip) leaves no record, and its redelivery sends the message again.
+    """
     with session_scope(database_url) as session:
         existing = session.scalar(select(SentMessage).where(SentMessage.key == key))
         if existing is not None:

@@ -8,6 +8,7 @@ from celery.exceptions import CeleryError
 from telegram import Message, Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
+from bot.arguments import usage_reply
 from bot.observed import observed_command
 from bot.queue import QueueUnavailable, enqueue
 from bot.results import NoAnswer, wait_for_result
@@ -97,10 +98,11 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     args = context.args or []
     try:
         if len(args) > 1:
-            raise UnknownTestType(" ".join(args))
+            raise UnknownTestType(" ".join(args[1:]))
         tests = select_tests(args[0] if args else None)
-    except UnknownTestType:
-        await message.reply_text(translate(TEXTS, "usage", lang, values="|".join((ALL, *TEST_TYPES))))
+    except UnknownTestType as exc:
+        usage = translate(TEXTS, "usage", lang, values="|".join((ALL, *TEST_TYPES)))
+        await message.reply_text(usage_reply(usage, lang, exc.given))
         return
     queued = await message.reply_text(translate(TEXTS, "queued", lang, tests=", ".join(tests)))
     await _queue_tests(queued, list(tests), user_id, lang)

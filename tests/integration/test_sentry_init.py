@@ -94,3 +94,26 @@ def test_bot_token_is_scrubbed_from_urls_logs_breadcrumbs_and_events(
     assert BOT_TOKEN.split(":")[1].encode() not in wire
     assert b"bot[Filtered]" in wire
     assert BOT_TOKEN not in caplog.text
+
+
+def test_database_and_redis_passwords_never_reach_sentry(sentry_capture: Callable[..., CapturingTransport]) -> None:
+    """A database error in a task carries the URL, a conninfo string and the settings in its frames' locals."""
+    db_password, redis_password = "pg-Secret-9f3a1c", "redis-Secret-77ab"
+    database_url = f"postgresql+psycopg://bot:{db_password}@db.internal:5432/bot"
+    transport = sentry_capture(database_url=database_url, redis_url=f"redis://:{redis_password}@redis.internal:6379/0")
+
+    def connect(url: str) -> None:
+        conninfo = f"host=db.internal user=bot password={db_password} dbname=bot"
+        raise ConnectionError(f"could not connect with {conninfo} ({url})")
+
+    try:
+        connect(database_url)
+    except ConnectionError:
+        sentry_sdk.capture_exception()
+    logging.getLogger("tests.scrub").error("worker saw redis://:%s@redis.internal:6379/0 fail", redis_password)
+    sentry_sdk.flush()
+
+    wire = transport.serialized()
+    assert len(transport.items("event")) == 2
+    assert db_password.encode() not in wire and redis_password.encode() not in wire
+    assert b"password=[Filtered]" in wire and b"bot:[Filtered]@db.internal" in wire
