@@ -180,9 +180,32 @@ async def issue_page(request: Request) -> Response:
     return PlainTextResponse("\n".join(lines) + "\n")
 
 
+async def issue_search_page(request: Request) -> Response:
+    """What an issues search link opens (``/test_sentry`` links to ``?query=<event id>``): matching events' issues.
+
+    The query is matched against event ids and issue titles, case-insensitively, like Sentry's search box.
+    """
+    state, base = sentry_state(request), _base_url(request)
+    if request.path_params["org"] != state.project.org:
+        return PlainTextResponse(NOT_FOUND + "\n", status_code=404)
+    needle = request.query_params.get("query", "").strip().lower()
+    by_event = {e.issue_id for e in state.events if e.issue_id is not None and needle and e.event_id == needle}
+    found = [
+        issue
+        for issue in sorted(state.issues.values(), key=lambda i: i.last_seen_ms, reverse=True)
+        if not needle or issue.id in by_event or needle in issue.title.lower()
+    ]
+    lines = [
+        f"Issues matching {needle!r} ({len(found)}):",
+        *(line for i in found for line in _issue_lines(state, i, base)),
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n")
+
+
 def routes() -> list[Route]:
     return [
         Route("/", index, methods=["GET"]),
+        Route("/organizations/{org}/issues/", issue_search_page, methods=["GET"]),
         Route("/organizations/{org}/issues/{issue_id:int}/", issue_page, methods=["GET"]),
         Route("/_sandbox/events", events, methods=["GET"]),
         Route("/_sandbox/check-ins", check_ins, methods=["GET"]),

@@ -483,8 +483,13 @@ def test_index_and_permalink_pages_show_events_with_breadcrumbs(sentry_sandbox: 
     (event,) = sentry_sandbox.client.wait_for_events(type="event")
     index = httpx.get(sentry_sandbox.url + "/").text
     assert "[http] API request: GET /exchange/v1/market/items" in index
-    permalink = sentry_sandbox.client.issues()[0]["permalink"]
+    issue = sentry_sandbox.client.issues()[0]
+    permalink = issue["permalink"]
     assert permalink.startswith(sentry_sandbox.url) and event["event_id"] in httpx.get(permalink).text
+    # The search link /test_sentry replies with finds the issue by event id, and nothing by a stranger's.
+    search = f"{sentry_sandbox.url}/organizations/{sentry_sandbox.org}/issues/"
+    assert issue["title"] in httpx.get(search, params={"query": event["event_id"]}).text
+    assert "(0)" in httpx.get(search, params={"query": "0" * 32}).text
 
 
 def test_cli_help_lists_the_flags() -> None:
