@@ -3,6 +3,10 @@
 Idempotent per task id: the Scan row is keyed by it, a re-run replaces its opportunities, and every message
 is an edit of the user's "queued" message, so a redelivered task leaves one scan, one set of rows and one
 final message.
+
+Every run ends in exactly one of two ways: a terminal outcome (completed, or failed with the user told and the
+failure in Sentry), after which the user's scan slot is released; or, only for a failure the task will retry,
+the exception is raised with the slot still taken, because the retry is the same scan.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from common.scan_guard import release
 from common.settings import Settings
 from worker import scan_messages
 from worker.clients import dmarket_client_for, redis_for
-from worker.dmarket.arbitrage import Opportunity, Rules, evaluate, rank_key
+from worker.dmarket.arbitrage import Opportunity, OpportunityFinder, Rules, rank_key
 from worker.dmarket.client import DMarketClient, RequestStats
 from worker.dmarket.errors import (
     AuthenticationError,
     DMarketAPIError,
+    DMarketError,
     DMarketNotConfigured,
     DMarketUnreachable,
     RateLimitError,
@@ -79,7 +84,7 @@ class MarketScan:
 class ScanOutcome:
     """The task's result (JSON-serialisable through ``as_dict``)."""
 
-    scan_id: int
+    scan_id: int | None  # None: the database failed before the scan could be recorded
     status: str  # completed | failed
     pages: int
     items_seen: int
@@ -105,67 +110,77 @@ def scan_market(
 ) -> MarketScan:
     """Page through the level's price band and evaluate every offer as it arrives."""
     result = MarketScan()
-    found: dict[str, Opportunity] = {}
+    finder = OpportunityFinder(rules)  # the engine find_opportunities is, fed a page at a time
     price_to = rules.level.max_price_cents - 1  # DMarket's priceTo is inclusive, the level's bound is not
     last_cursor = ""
     for page in client.iter_market(game_id, rules.level.min_price_cents, price_to, max_pages, result.stats):
         result.pages += 1
         result.items_seen += len(page.offers)
-        for offer in page.offers:
-            opportunity = evaluate(offer, rules)
-            if opportunity is not None:
-                found.setdefault(opportunity.item_id, opportunity)
+        finder.add(page.offers)
         last_cursor = page.cursor
         if on_page is not None:
-            on_page(result.pages, result.items_seen, len(found))
+            on_page(result.pages, result.items_seen, len(finder))
     result.capped = result.pages == max_pages and bool(last_cursor)
-    result.opportunities = sorted(found.values(), key=rank_key)
+    result.opportunities = finder.ranked()
     return result
 
 
-def run_scan(request: ScanRequest, settings: Settings) -> ScanOutcome:
-    """Run (or finish again, after a redelivery) the scan ``request`` describes; never raises for DMarket trouble."""
+def _never(_: BaseException) -> bool:
+    return False
+
+
+@dataclass
+class _Progress:
+    """How far a run got, for the failure handler."""
+
+    scan_id: int | None = None
+
+
+def run_scan(
+    request: ScanRequest, settings: Settings, may_retry: Callable[[BaseException], bool] = _never
+) -> ScanOutcome:
+    """Run (or finish again, after a redelivery) the scan ``request`` describes, and end it for the user.
+
+    Raises only what ``may_retry`` accepts (the task retries it, so the user's scan slot stays taken). Any other
+    failure, a soft time limit included, wherever it strikes, becomes a failed outcome: Sentry told once (see
+    ``report_failure``), the failure text in the user's message, the slot released.
+    """
     redis_client = redis_for(settings.redis_url)
     with sentry_sdk.isolation_scope() as scope:
         scope.set_tag("component", "trading")
         scope.set_tag("game", request.game)
         scope.set_tag("level", request.level)
         scope.set_user({"id": str(request.user_id)})
+        progress = _Progress()
         try:
-            return _run(request, settings, redis_client)
-        finally:
-            try:
-                release(redis_client, request.user_id, request.task_id)
-            except redis.RedisError as exc:  # the key expires on its own; the user is only locked out longer
-                log.warning("Could not clear the running-scan key of user %s: %r", request.user_id, exc)
+            outcome = _run(request, settings, redis_client, progress)
+        except Exception as exc:  # SoftTimeLimitExceeded is an Exception too
+            if may_retry(exc):
+                log.warning("Scan task %s will be retried: %r", request.task_id, exc)
+                raise
+            outcome = _fail(request, settings, progress.scan_id, exc)
+        _release_slot(redis_client, request)
+        return outcome
 
 
-def _run(request: ScanRequest, settings: Settings, redis_client: redis.Redis) -> ScanOutcome:
+def _run(request: ScanRequest, settings: Settings, redis_client: redis.Redis, progress: _Progress) -> ScanOutcome:
     rules = rules_for(settings, request.game, request.level)
     scan_id, finished = _claim(settings.database_url, request)
+    progress.scan_id = scan_id
     if finished is not None:
         log.info("Scan %s (task %s) already completed; sending its result again", scan_id, request.task_id)
         _deliver(settings, request, _result_text(settings, request, rules, finished))
         return finished
 
     add_trading_breadcrumb("arbitrage_scan_started", game=request.game, level=request.level, task_id=request.task_id)
-    progress = _progress_reporter(settings, request, redis_client)
-    try:
-        client = dmarket_client_for(settings)
-        market = scan_market(client, GAME_IDS[request.game], rules, settings.arbitrage_max_pages, progress)
-    except Exception as exc:  # every failure ends as a clear message and one Sentry event, never a traceback
-        kind = failure_kind(exc)
-        event_id = sentry_sdk.capture_exception(exc)
-        log.warning("Scan %s failed (%s, Sentry event %s): %r", scan_id, kind, event_id, exc)
-        outcome = _record_failure(settings.database_url, scan_id, kind, event_id, exc)
-        add_trading_breadcrumb("arbitrage_scan_failed", game=request.game, level=request.level, failure=kind)
-        _deliver(
-            settings,
-            request,
-            scan_messages.failure_text(settings.bot_language, kind, request.game, request.level, event_id),
-        )
-        return outcome
-
+    client = dmarket_client_for(settings)
+    market = scan_market(
+        client,
+        GAME_IDS[request.game],
+        rules,
+        settings.arbitrage_max_pages,
+        _progress_reporter(settings, request, redis_client),
+    )
     outcome = _record_success(settings.database_url, scan_id, market)
     add_trading_breadcrumb(
         "arbitrage_scan_completed",
@@ -201,6 +216,61 @@ def _run(request: ScanRequest, settings: Settings, redis_client: redis.Redis) ->
     )
     _deliver(settings, request, text)
     return outcome
+
+
+def _fail(request: ScanRequest, settings: Settings, scan_id: int | None, error: Exception) -> ScanOutcome:
+    """End a scan that failed: one report to Sentry, the record, the user's message. Never raises."""
+    kind = failure_kind(error)
+    event_id = report_failure(error, kind)
+    log.warning("Scan task %s failed (%s, Sentry event %s): %r", request.task_id, kind, event_id, error)
+    add_trading_breadcrumb("arbitrage_scan_failed", game=request.game, level=request.level, failure=kind)
+    outcome = ScanOutcome(scan_id, "failed", 0, 0, 0, failure=kind, sentry_event_id=event_id)
+    if scan_id is not None:
+        try:
+            outcome = _record_failure(settings.database_url, scan_id, kind, event_id, error)
+        except Exception as exc:  # the database may be what failed; the user must still hear of it
+            log.warning("Could not record the failure of scan %s: %r", scan_id, exc)
+    text = scan_messages.failure_text(settings.bot_language, kind, request.game, request.level, event_id)
+    try:
+        _deliver(settings, request, text)
+    except Exception as exc:  # e.g. no database for send_once; already reported above
+        log.warning("Could not tell chat %s that scan task %s failed: %r", request.chat_id, request.task_id, exc)
+    return outcome
+
+
+def report_failure(error: BaseException, kind: str) -> str | None:
+    """Report a failed scan to Sentry as DESIGN.md §7's alerts need it; the id the user's message names.
+
+    The scan's failure is one event tagged ``component=trading`` (the scope's tag) at level error: the tier-1
+    "Trading failed" alert. A DMarket API error also gets an event of its own, tagged ``component=api`` in a
+    forked scope, carrying the exception, so it is found by type (``RateLimitError``, ``AuthenticationError``:
+    the rate-limit and auth alerts) and by component (the API-errors spike). The scan's event then carries no
+    exception, only a link to the API event, so no exception is ever counted twice. A scan that ran out of
+    rate-limit retries is a WARNING, not an error: the guide routes rate limits to the tier-2 digest
+    ("RateLimitError, more than 5 an hour"), and paging tier 1 for every 429 storm would train people to
+    ignore it.
+    """
+    if not isinstance(error, DMarketError) or isinstance(error, DMarketNotConfigured):
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("failure", kind)
+            return sentry_sdk.capture_exception(error)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("component", "api")
+        api_event_id = sentry_sdk.capture_exception(error)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("failure", kind)
+        if api_event_id is not None:
+            scope.set_tag("api_event_id", api_event_id)
+        scope.set_context("dmarket_error", {"type": type(error).__name__, "message": str(error)[:500]})
+        level = "warning" if isinstance(error, RateLimitError) else "error"
+        return sentry_sdk.capture_message(f"Arbitrage scan failed: {kind} ({type(error).__name__})", level=level)
+
+
+def _release_slot(redis_client: redis.Redis, request: ScanRequest) -> None:
+    try:
+        release(redis_client, request.user_id, request.task_id)
+    except redis.RedisError as exc:  # the key expires on its own; the user is only locked out longer
+        log.warning("Could not clear the running-scan key of user %s: %r", request.user_id, exc)
 
 
 def failure_kind(error: BaseException) -> str:

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
+from bot.arguments import UsageError, usage_reply
 from bot.observed import observed_command
 from bot.queue import QueueUnavailable, enqueue
 from bot.runtime import language, settings_of
@@ -46,7 +47,6 @@ TEXTS: Catalogue = {
             "Example: /arbitrage dota2 pro"
         ),
     },
-    "unknown": {"ru": "Не понимаю «{value}».", "en": "I do not know “{value}”."},
     "queued": {
         "ru": "⏳ Скан {game}/{level} в очереди. Прогресс и результат появятся в этом сообщении.",
         "en": "⏳ Scan of {game}/{level} queued. Progress and the result will appear in this message.",
@@ -58,12 +58,7 @@ TEXTS: Catalogue = {
 }
 
 
-class UsageError(ValueError):
-    """The arguments are not [game] [level]; ``value`` is the first one we could not read."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(f"expected [game] [level], could not read {value!r}")
-        self.value = value
+EXPECTED = "[game] [level]"
 
 
 @dataclass(frozen=True)
@@ -75,23 +70,24 @@ class ScanChoice:
 def parse_arguments(args: list[str]) -> ScanChoice:
     """``[]``, ``[game]``, ``[level]`` or ``[game, level]`` (any case) → the scan to run."""
     if len(args) > 2:
-        raise UsageError(" ".join(args[2:]))
+        raise UsageError(" ".join(args[2:]), EXPECTED)
     game, level = DEFAULT_GAME, DEFAULT_LEVEL
     if len(args) == 1 and args[0].lower() in LEVELS:
         return ScanChoice(game, args[0].lower())  # "/arbitrage pro": games and levels never share a name
     if args:
         known = canonical_game(args[0])
         if known is None:
-            raise UsageError(args[0])
+            raise UsageError(args[0], EXPECTED)
         game = known
     if len(args) == 2:
         level = args[1].lower()
         if level not in LEVELS:
-            raise UsageError(args[1])
+            raise UsageError(args[1], EXPECTED)
     return ScanChoice(game, level)
 
 
 def usage(lang: Language, value: str | None = None) -> str:
+    """The usage text, after what was not understood (shortened, so the reply always fits one message)."""
     body = translate(
         TEXTS,
         "usage",
@@ -101,7 +97,7 @@ def usage(lang: Language, value: str | None = None) -> str:
         levels=", ".join(LEVELS),
         level=DEFAULT_LEVEL,
     )
-    return body if value is None else translate(TEXTS, "unknown", lang, value=value) + "\n" + body
+    return usage_reply(body, lang, value)
 
 
 @observed_command("arbitrage")

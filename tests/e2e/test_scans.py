@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from celery.signals import task_retry
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
@@ -36,6 +38,7 @@ from worker.dmarket.client import DMarketClient, RequestStats
 from worker.dmarket.ratelimit import SharedRateLimiter
 from worker.dmarket.signing import Signer
 from worker.scanning import rules_for
+from worker.tasks import scans as scans_task
 from worker.tasks.scans import arbitrage_scan
 from worker.telegram import close_senders, get_sender
 
@@ -140,11 +143,21 @@ def final_message(telegram: TelegramSandbox, marker: str, timeout_s: float = TAS
     return message
 
 
-def scan(message_id: int | None, game: str, level: str, task_id: str | None = None) -> Any:
+def scan(message_id: int | None, game: str, level: str, task_id: str | None = None, **options: Any) -> Any:
     return arbitrage_scan.apply_async(
         kwargs={"user_id": USER, "chat_id": CHAT, "message_id": message_id, "game": game, "level": level},
         task_id=task_id or str(uuid.uuid4()),
+        **options,
     )
+
+
+def failure_events(transport: CapturingTransport) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A DMarket failure's two events: the API error's own, and the scan's (which the user's message names)."""
+    events = transport.items("event")
+    assert len(events) == 2, [e.get("message") or e.get("exception") for e in events]
+    [api] = [e for e in events if e.get("exception")]
+    [failed] = [e for e in events if not e.get("exception")]
+    return api, failed
 
 
 # -- the scan ---------------------------------------------------------------------------------------------
@@ -229,9 +242,15 @@ def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
     assert dmarket_sandbox.client.stats()["requests_total"] == 2  # the budget, not one request more
     text = final_message(telegram_sandbox, "⏳ DMarket ограничивает")["text"]
     assert result["sentry_event_id"] in text
-    [event] = [e for e in transport.items("event") if e.get("exception")]
-    assert event["exception"]["values"][-1]["type"] == "RateLimitError"
-    assert event["tags"]["component"] == "api"
+    # The API error is findable by its type and by component=api (the tier-2 rate-limit and API-spike alerts);
+    # the scan's failure is component=trading at level warning (a rate limit is tier 2, not "Trading failed"),
+    # and links to it.
+    api, failed = failure_events(transport)
+    assert api["exception"]["values"][-1]["type"] == "RateLimitError"
+    assert api["tags"]["component"] == "api" and api["level"] == "error"
+    assert failed["event_id"] == result["sentry_event_id"]
+    assert failed["tags"]["component"] == "trading" and failed["level"] == "warning"
+    assert failed["tags"]["failure"] == "rate_limited" and failed["tags"]["api_event_id"] == api["event_id"]
 
 
 def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
@@ -261,10 +280,11 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     record, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
     assert (record.status, record.sentry_event_id, rows) == ("failed", result["sentry_event_id"], [])
 
-    [event] = [e for e in transport.items("event") if e.get("exception")]
-    assert event["event_id"] == result["sentry_event_id"]
-    assert event["exception"]["values"][-1]["type"] == "AuthenticationError"
+    event, failed = failure_events(transport)
+    assert event["exception"]["values"][-1]["type"] == "AuthenticationError"  # tier 1, "Auth failed"
     assert event["tags"]["component"] == "api" and event["user"] == {"id": str(USER)}
+    assert failed["event_id"] == result["sentry_event_id"] and failed["tags"]["component"] == "trading"
+    assert (failed["level"], failed["user"], failed["tags"]["game"]) == ("error", {"id": str(USER)}, "csgo")
     crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
     assert "Trading action: arbitrage_scan_started" in crumbs
     assert "API request: GET /exchange/v1/market/items" in crumbs
@@ -272,6 +292,101 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     assert stranger.encode().hex().encode() not in wire
     assert re.search(rb"dmar ed25519 [0-9a-fA-F]{16}", wire) is None  # no signature, even in frame locals
     assert not [c for c in event["breadcrumbs"]["values"] if "X-Request-Sign" in str(c)]
+
+
+def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_user_once(
+    worker_thread: None,
+    scan_env: Callable[..., dict[str, str]],
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = sentry_capture()
+    scan_env("postgresql+psycopg://postgres@127.0.0.1:1/scans")  # port 1: every connection is refused at once
+    monkeypatch.setattr(scans_task, "DATABASE_RETRY_BASE_S", 0)  # retry at once: the policy is under test, not the wait
+    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    task_id = str(uuid.uuid4())
+    redis_client.set(guard_key(USER), task_id)  # as the bot does before it queues the scan
+    slot_at_retry: list[str | None] = []
+    worker_backends: dict[int, Any] = {}
+
+    def on_retry(sender: Any, request: Any, **_: Any) -> None:  # runs in the worker's thread
+        if request.id == task_id:
+            slot_at_retry.append(redis_client.get(guard_key(USER)))
+            worker_backends[id(sender.backend)] = sender.backend
+
+    task_retry.connect(on_retry, weak=False)
+    try:
+        result = scan(message_id, "csgo", "standard", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+    finally:
+        task_retry.disconnect(on_retry)
+        _close_result_subscriptions(worker_backends.values())
+
+    # While a retry waits, the user's slot stays taken: no second scan can start beside this one.
+    assert slot_at_retry == [task_id] * scans_task.MAX_DATABASE_RETRIES
+    assert not redis_client.exists(guard_key(USER))  # released at the terminal failure
+    assert (result["status"], result["failure"], result["scan_id"]) == ("failed", "internal", None)
+    message = final_message(telegram_sandbox, "😔")
+    assert message["message_id"] == message_id and result["sentry_event_id"] in message["text"]
+    [event] = transport.items("event")  # one event for the scan, not one per attempt
+    assert event["event_id"] == result["sentry_event_id"]
+    assert event["exception"]["values"][-1]["type"] == "OperationalError"
+    assert event["tags"]["component"] == "trading" and event["level"] == "error"
+
+
+def _close_result_subscriptions(backends: Iterable[Any]) -> None:
+    """Close what a retry opened in an in-thread worker: re-sending the task there subscribes the thread's own
+    result backend (Celery's are per thread) to its result, which nothing ever closes. A prefork child never
+    subscribes (it sets task_join_will_block), so production has no such connection."""
+    gc.collect()  # the re-sent tasks' AsyncResults, whose finalisers would unsubscribe (and so reconnect)
+    for backend in backends:
+        backend.result_consumer.subscribed_to.clear()
+        backend.result_consumer.stop()
+        backend.client.connection_pool.disconnect()
+
+
+@pytest.mark.slow
+def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
+    worker_process: Callable[..., WorkerProcess],
+    scan_env: Callable[..., dict[str, str]],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    redis_client: redis.Redis,
+) -> None:
+    env = scan_env(sqlite_database_url)
+    settings = get_settings()
+    worker_process(concurrency=1, extra_env=env)  # prefork: the solo pool has no time limits
+    redis_client.set(guard_key(USER), "someone else's scan")  # a scan only ever releases its own slot
+
+    def timed_out(message_id: int) -> dict[str, Any]:
+        [message] = telegram_sandbox.client.wait_for_bot_messages(
+            CHAT, 1, TASK_TIMEOUT_S, lambda m: m["message_id"] == message_id and m["text"].startswith("⌛")
+        )
+        return message
+
+    # While reading the market: one page takes longer than the whole soft limit.
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.set_latency(5_000)
+    slow = scan(message_id, "dota2", "pro", soft_time_limit=1, time_limit=30).get(timeout=TASK_TIMEOUT_S)
+    assert (slow["status"], slow["failure"]) == ("failed", "timeout")
+    assert "dota2/pro" in timed_out(message_id)["text"]
+    dmarket_sandbox.client.set_latency(0)
+
+    # While delivering the result: the market was read and stored, then the final edit hangs past the limit.
+    message_id = post_queued_message(settings, telegram_sandbox)
+    redis_client.set(f"arbitrage:progress:{CHAT}", "1", px=60_000)  # no progress edits: the result is the first
+    telegram_sandbox.client.inject_fault("editMessageText", status=500, delay_s=20)
+    task_id = str(uuid.uuid4())
+    late = scan(message_id, "dota2", "pro", task_id=task_id, soft_time_limit=2, time_limit=30).get(
+        timeout=TASK_TIMEOUT_S
+    )
+    assert (late["status"], late["failure"]) == ("failed", "timeout")
+    record, _ = stored(sqlite_database_url, task_id)
+    assert record.status == "failed" and record.pages > 0  # the limit struck after the market was read
+    assert "⌛" in timed_out(message_id)["text"]
+    assert redis_client.get(guard_key(USER)) == "someone else's scan"
 
 
 @pytest.mark.slow
@@ -425,6 +540,9 @@ def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota3 pro")
             telegram_sandbox.client.wait_for_text(CHAT, "Использование: /arbitrage [игра] [уровень]")
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage csgo ultra extra")
+            # As long as Telegram allows: echoing it whole would push the reply past 4096 characters.
+            telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage csgo pro " + "x" * 4_000)
+            telegram_sandbox.client.wait_for_text(CHAT, "«xxxx")
             assert scans_queued() == 0  # nothing was queued for bad input
             # No worker is running, so the first scan stays "running" while the second is asked for.
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage tf2 boost")
@@ -432,7 +550,8 @@ def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
             telegram_sandbox.client.wait_for_text(CHAT, "предыдущий скан ещё идёт")
         texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT)]
-        assert len(texts) == 4 and "Не понимаю «dota3»" in texts[0] and "«extra»" in texts[1]
+        assert len(texts) == 5 and "Не понимаю «dota3»" in texts[0] and "«extra»" in texts[1]
+        assert "Использование: /arbitrage" in texts[2] and len(texts[2]) < 400
         assert scans_queued() == 1
     finally:
         purge_scans()

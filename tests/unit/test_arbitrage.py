@@ -9,8 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.arguments import UsageError
+from bot.handlers.arbitrage import parse_arguments, usage
 from common.markets import LEVELS, Level
-from worker.dmarket.arbitrage import BP, Offer, Rules, evaluate, find_opportunities, net_proceeds_cents
+from worker.dmarket.arbitrage import (
+    BP,
+    Offer,
+    OpportunityFinder,
+    Rules,
+    evaluate,
+    find_opportunities,
+    net_proceeds_cents,
+)
+from worker.scan_messages import MAX_MESSAGE_UTF16
 
 levels = st.sampled_from(list(LEVELS.values()))
 offers = st.builds(
@@ -66,6 +77,19 @@ def test_results_are_sorted_by_profit_and_each_item_appears_once(market: list[Of
     assert len({o.item_id for o in found}) == len(found)
 
 
+@given(st.lists(st.lists(offers, max_size=20), max_size=6), rules)
+def test_a_market_read_page_by_page_finds_what_find_opportunities_finds_in_one_go(
+    pages: list[list[Offer]], r: Rules
+) -> None:
+    # scan_market feeds the finder a page at a time; the properties above are proved on find_opportunities.
+    finder = OpportunityFinder(r)
+    for page in pages:
+        finder.add(page)
+    everything = [offer for page in pages for offer in page]
+    assert finder.ranked() == find_opportunities(everything, r)
+    assert len(finder) == len(find_opportunities(everything, r))
+
+
 @given(offers, rules)
 def test_an_offer_without_a_suggested_price_is_skipped(offer: Offer, r: Rules) -> None:
     for unknown in (None, 0):  # DMarket sends "0" for "no suggested price"
@@ -106,3 +130,13 @@ def test_level_bands_are_half_open_so_no_item_belongs_to_two_levels() -> None:
 def test_rules_refuse_impossible_fees() -> None:
     with pytest.raises(ValueError, match="fee_bp must be in"):
         Rules(LEVELS["boost"], fee_bp=10_000, min_profit_bp=0)
+
+
+@pytest.mark.parametrize("args", [["x" * 5_000], ["csgo", "x" * 5_000], ["csgo", "pro", "x" * 5_000]])
+def test_a_huge_unknown_argument_is_echoed_shortened_within_telegrams_limit(args: list[str]) -> None:
+    with pytest.raises(UsageError) as error:
+        parse_arguments(args)
+    for lang in ("ru", "en"):
+        reply = usage(lang, error.value.value)
+        assert len(reply) < MAX_MESSAGE_UTF16 // 4 and "xxxx" in reply and "x" * 100 not in reply
+        assert reply.endswith("/arbitrage dota2 pro")  # the usage itself is never cut

@@ -84,11 +84,33 @@ def rank_key(opportunity: Opportunity) -> tuple[int, int, str]:
     return (-opportunity.profit_cents, -opportunity.profit_bp, opportunity.item_id)
 
 
+class OpportunityFinder:
+    """Collects the opportunities among offers that arrive in batches (a scan's pages), best first on demand.
+
+    The one implementation of "which offers, in which order": ``find_opportunities`` is this over a single
+    batch, so what the property tests prove of it holds for a scan read page by page.
+    """
+
+    def __init__(self, rules: Rules) -> None:
+        self._rules = rules
+        self._found: dict[str, Opportunity] = {}
+
+    def add(self, offers: Iterable[Offer]) -> None:
+        """Evaluate ``offers``. An item id already found counts once (a listing that moved between pages)."""
+        for offer in offers:
+            opportunity = evaluate(offer, self._rules)
+            if opportunity is not None:
+                self._found.setdefault(opportunity.item_id, opportunity)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def ranked(self) -> list[Opportunity]:
+        return sorted(self._found.values(), key=rank_key)
+
+
 def find_opportunities(offers: Iterable[Offer], rules: Rules) -> list[Opportunity]:
     """Every opportunity among ``offers``, best first. An offer listed twice (same item id) counts once."""
-    found: dict[str, Opportunity] = {}
-    for offer in offers:
-        opportunity = evaluate(offer, rules)
-        if opportunity is not None:
-            found.setdefault(opportunity.item_id, opportunity)
-    return sorted(found.values(), key=rank_key)
+    finder = OpportunityFinder(rules)
+    finder.add(offers)
+    return finder.ranked()

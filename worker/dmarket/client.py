@@ -7,14 +7,14 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from common.observability import add_error_breadcrumb, add_http_breadcrumb, set_component
+from common.http import parse_retry_after_s
+from common.observability import add_error_breadcrumb, add_http_breadcrumb
 from worker.dmarket.arbitrage import Offer
 from worker.dmarket.errors import (
     AuthenticationError,
@@ -142,7 +142,7 @@ class DMarketClient:
         try:
             return retrying(self._send, path, path_with_query, stats)
         except DMarketError as exc:
-            set_component("api")
+            # Reported to Sentry by the caller, which knows what failed (worker.scanning.report_failure).
             log.warning("DMarket GET %s failed for good: %s", path, exc)
             raise
 
@@ -183,7 +183,9 @@ class DMarketClient:
                 raise DMarketAPIError(200, f"body is not JSON: {_excerpt(response)}") from None
         if response.status_code == 429:
             stats.rate_limited += 1
-            retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
+            retry_after_s = parse_retry_after_s(response.headers.get("Retry-After"))
+            if retry_after_s is None:  # missing or unreadable: one of DMarket's one-second windows
+                retry_after_s = DEFAULT_RETRY_AFTER_S
             add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=retry_after_s)
             self._limiter.penalize(retry_after_s)
             raise RateLimitError(retry_after_s, _excerpt(response))
@@ -206,20 +208,6 @@ def _elapsed_ms(started: float) -> int:
 
 def _excerpt(response: httpx.Response) -> str:
     return response.text[:BODY_EXCERPT_CHARS]
-
-
-def _retry_after_s(value: str | None) -> float:
-    """Retry-After as seconds: delta-seconds or an HTTP date; a missing or odd value means one window."""
-    if not value:
-        return DEFAULT_RETRY_AFTER_S
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_S
 
 
 def _cents(value: Any) -> int | None:

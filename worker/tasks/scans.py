@@ -17,6 +17,8 @@ SCAN_TASK_NAME = "worker.tasks.scans.arbitrage_scan"
 SOFT_TIME_LIMIT_S = 240
 TIME_LIMIT_S = 270
 MAX_DATABASE_RETRIES = 3
+DATABASE_RETRY_BASE_S = 5  # first backoff; doubles per retry, capped at DATABASE_RETRY_MAX_S
+DATABASE_RETRY_MAX_S = 120
 
 
 @shared_task(
@@ -35,10 +37,17 @@ def arbitrage_scan(
     request = ScanRequest(
         task_id=self.request.id, user_id=user_id, chat_id=chat_id, message_id=message_id, game=game, level=level
     )
+
+    def database_retry_left(error: BaseException) -> bool:
+        # The database is unreachable, so the scan cannot be recorded: run the whole scan again later, keeping
+        # the user's scan slot. On the last attempt run_scan ends the scan for the user instead (DMarket and
+        # Telegram trouble, soft time limits and bugs always end it at once).
+        return isinstance(error, OperationalError) and self.request.retries < self.max_retries
+
     try:
-        return run_scan(request, get_settings()).as_dict()
+        return run_scan(request, get_settings(), may_retry=database_retry_left).as_dict()
     except OperationalError as exc:
-        # The database is unreachable, so the scan cannot be recorded: try the whole scan again later (DMarket
-        # and Telegram trouble never gets here; run_scan turns it into the user's message).
-        countdown = get_exponential_backoff_interval(5, self.request.retries, 120, full_jitter=True)
+        countdown = get_exponential_backoff_interval(
+            DATABASE_RETRY_BASE_S, self.request.retries, DATABASE_RETRY_MAX_S, full_jitter=True
+        )
         raise self.retry(exc=exc, countdown=countdown) from exc
