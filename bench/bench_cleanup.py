@@ -66,7 +66,9 @@ def issue_specs(now: datetime) -> list[dict[str, Any]]:
 def naive_baseline(api: SentryApi, sample: int) -> dict[str, float]:
     """List the test issues, then one PUT per issue; only ``sample`` PUTs are made, the per-issue cost is measured."""
     started = time.monotonic()
-    issues = [i for i in api.list_issues(TEST_TAG_QUERY) if i["status"] != "resolved" and not i["numComments"]]
+    # The listing production uses (cursor pagination, de-duplicated); only the acting differs.
+    listed = {str(i["id"]): i for page in api.iter_issue_pages(TEST_TAG_QUERY) for i in page}
+    issues = [i for i in listed.values() if i["status"] != "resolved" and not i["numComments"]]
     list_calls, list_s = api.stats.requests, time.monotonic() - started
     act_started = time.monotonic()
     for issue in issues[:sample]:

@@ -9,15 +9,11 @@ from __future__ import annotations
 import redis
 import redis.asyncio
 
+from common.redis_scripts import RELEASE_IF_OWNER
+
 # Long enough for a scan that waited in a busy queue and ran to its hard time limit; short enough that a
 # lost scan does not lock a user out for long.
 SCAN_GUARD_TTL_S = 15 * 60
-
-# Delete the key only if it still names this scan (compare-and-delete in one step).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def guard_key(user_id: int) -> str:
@@ -31,9 +27,9 @@ async def acquire(client: redis.asyncio.Redis, user_id: int, task_id: str, ttl_s
 
 async def release_async(client: redis.asyncio.Redis, user_id: int, task_id: str) -> None:
     """Give the slot back (the bot could not enqueue the scan)."""
-    await client.eval(_RELEASE, 1, guard_key(user_id), task_id)  # type: ignore[misc]
+    await client.eval(RELEASE_IF_OWNER, 1, guard_key(user_id), task_id)  # type: ignore[misc]
 
 
 def release(client: redis.Redis, user_id: int, task_id: str) -> None:
     """Give the slot back when the scan has finished, whatever the outcome."""
-    client.eval(_RELEASE, 1, guard_key(user_id), task_id)
+    client.eval(RELEASE_IF_OWNER, 1, guard_key(user_id), task_id)

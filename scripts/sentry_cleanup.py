@@ -22,6 +22,10 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.sentry.cleanup import CleanupRequest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 REPORT_RUNS = 20
@@ -48,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
             "the action or the rule that protects it. Issues with comments, unresolved non-test issues and "
             "production non-test issues are never touched."
         ),
-        epilog="Exit codes: 0 done, 1 failures, 2 usage or configuration errors. See docs/sentry-cleanup.md.",
+        epilog=(
+            "Exit codes: 0 done, 1 failures, 2 usage or configuration errors (including a database without "
+            "the audit tables: run `make migrate`). See docs/sentry-cleanup.md."
+        ),
     )
     select = parser.add_argument_group("which issues")
     select.add_argument(
@@ -87,6 +94,19 @@ def _usage_checks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         if args.delete:
             parser.error("--delete needs --test-only or --old N: say which issues to delete")
         parser.error("choose which issues to clean: --test-only, --old N, or both")
+
+
+def _request(args: argparse.Namespace) -> CleanupRequest:
+    from worker.sentry.cleanup import CleanupRequest
+
+    return CleanupRequest(
+        test_only=args.test_only,
+        older_than_days=args.old,
+        delete=args.delete,
+        execute=args.execute,
+        environment=args.environment,
+        max_actions=args.max,
+    )
 
 
 def _print_report(database_url: str, run_id: int, as_json: bool) -> int:
@@ -132,35 +152,37 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
 
+    if args.report is None:
+        # The bounds (--old at most MAX_OLD_DAYS, a non-empty --environment) live with the policy, in one
+        # place. Importing `worker` reads the settings, hence after load_settings.
+        from worker.sentry.cleanup_policy import Criteria, PolicyError, check_environment
+
+        try:
+            check_environment(args.environment)
+            Criteria(args.test_only, args.old, args.delete, args.max)
+        except PolicyError as exc:
+            parser.error(str(exc))
+
     from worker.sentry import audit
 
     try:
         audit.ensure_schema(settings.database_url)
-    except audit.AuditUnavailable as exc:
+    except audit.AuditUnavailable as exc:  # configuration: the database was never migrated
         print(f"Cannot record the audit: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE
     if args.report is not None:
         return _print_report(settings.database_url, args.report, args.json)
 
     import redis
 
     from worker.sentry.api import api_from_settings
-    from worker.sentry.cleanup import CleanupContext, CleanupRequest, LockHeld, Progress, run_cleanup
-    from worker.sentry.cleanup_policy import PolicyError
+    from worker.sentry.cleanup import CleanupContext, LockHeld, Progress, run_cleanup
     from worker.sentry.report import preview_lines
 
-    request = CleanupRequest(
-        test_only=args.test_only,
-        older_than_days=args.old,
-        delete=args.delete,
-        execute=args.execute,
-        environment=args.environment,
-        max_actions=args.max,
-    )
+    request = _request(args)
     try:
-        request.criteria()
         api = api_from_settings(settings)
-    except (PolicyError, ValueError) as exc:
+    except ValueError as exc:
         print(f"sentry_cleanup: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import redis
 import sentry_sdk
@@ -262,7 +262,7 @@ def report_failure(error: BaseException, kind: str) -> str | None:
         if api_event_id is not None:
             scope.set_tag("api_event_id", api_event_id)
         scope.set_context("dmarket_error", {"type": type(error).__name__, "message": str(error)[:500]})
-        level = "warning" if isinstance(error, RateLimitError) else "error"
+        level: Literal["warning", "error"] = "warning" if isinstance(error, RateLimitError) else "error"
         return sentry_sdk.capture_message(f"Arbitrage scan failed: {kind} ({type(error).__name__})", level=level)
 
 

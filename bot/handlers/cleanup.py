@@ -14,16 +14,18 @@ from telegram import Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 import worker.celery_app  # noqa: F401 - makes the production Celery app current before the task is bound
+from bot.arguments import UsageError, usage_reply
 from bot.observed import observed_command
 from bot.queue import QueueUnavailable, enqueue
 from bot.runtime import is_admin, language
 from bot.texts import Catalogue, Language, text, translate
 from worker.sentry.cleanup_job import RUN_CALLBACK_PREFIX
+from worker.sentry.cleanup_policy import MAX_OLD_DAYS
 from worker.tasks.maintenance import sentry_cleanup
 
 log = logging.getLogger(__name__)
 
-MAX_OLD_DAYS = 3650
+EXPECTED = "[test] [old N] [delete] [run]"
 
 COMMANDS: Catalogue = {
     "cleanup": {
@@ -47,7 +49,6 @@ TEXTS: Catalogue = {
             "Example: /cleanup old 30 delete"
         ),
     },
-    "unknown": {"ru": "Не понимаю «{value}».", "en": "I do not know “{value}”."},
     "admins_only": {
         "ru": "⛔ Очистка Sentry доступна только администраторам.",
         "en": "⛔ The Sentry cleanup is for admins only.",
@@ -61,14 +62,6 @@ TEXTS: Catalogue = {
         "en": "⏳ Sentry cleanup ({args}) queued. The outcome will appear in this message.",
     },
 }
-
-
-class UsageError(ValueError):
-    """The arguments are not [test] [old N] [delete] [run]; ``value`` is the first unreadable one."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(f"expected [test] [old N] [delete] [run], could not read {value!r}")
-        self.value = value
 
 
 @dataclass(frozen=True)
@@ -104,11 +97,12 @@ def parse_arguments(args: list[str]) -> CleanupChoice:
         elif word == "old":
             position += 1
             value = words[position] if position < len(words) else "old"
-            if not value.isdigit() or not 1 <= int(value) <= MAX_OLD_DAYS:
-                raise UsageError(value)
+            # isascii(): str.isdigit() also accepts "²" or "٣", which int() then refuses or misreads.
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_OLD_DAYS:
+                raise UsageError(args[position] if position < len(args) else value, EXPECTED)
             older = int(value)
         else:
-            raise UsageError(args[position])
+            raise UsageError(args[position], EXPECTED)
         position += 1
     if not test_only and older is None:
         test_only = True
@@ -116,8 +110,7 @@ def parse_arguments(args: list[str]) -> CleanupChoice:
 
 
 def usage(lang: Language, value: str | None = None) -> str:
-    body = translate(TEXTS, "usage", lang)
-    return body if value is None else translate(TEXTS, "unknown", lang, value=value) + "\n" + body
+    return usage_reply(translate(TEXTS, "usage", lang), lang, value)
 
 
 async def _queue(choice: CleanupChoice, queued: Message, lang: Language) -> None:
@@ -180,10 +173,16 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     choice = CleanupChoice(previewed.test_only, previewed.older_than_days, previewed.delete, execute=True)
     await query.answer()
     message = query.message
-    if not isinstance(message, Message):  # too old for Telegram to show: answer in a new message instead
+    # PTB builds a Message even for an inaccessible one (date 0), so is_accessible is the test that counts.
+    if isinstance(message, Message) and message.is_accessible:
+        edited = await message.edit_text(_queued_text(choice, lang))
+        await _queue(choice, edited if isinstance(edited, Message) else message, lang)
         return
-    queued = await message.edit_text(_queued_text(choice, lang))
-    await _queue(choice, queued if isinstance(queued, Message) else message, lang)
+    # The preview is too old for Telegram to hand over (InaccessibleMessage) or unknown: answer in a new
+    # message, in the preview's chat when we know it, else privately to whoever pressed the button.
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    queued = await context.bot.send_message(chat_id, _queued_text(choice, lang))
+    await _queue(choice, queued, lang)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

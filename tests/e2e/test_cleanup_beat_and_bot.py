@@ -4,21 +4,37 @@ sandbox; and /cleanup through the production PTB application."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import redis
 import sentry_sdk
+from telegram import Update
 
+from bot.app import build_application
 from common.db.migrate import upgrade
 from common.observability import init_sentry
 from common.settings import Settings, get_settings
+from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_sentry import SentrySandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.beat import ClockedScheduler, FixedClock
 from tests.support.bot import running_bot
+from tests.support.waiting import wait_until
 from worker.celery_app import app
+from worker.sentry import audit
+from worker.sentry.lock import ProjectLock, lock_key
+from worker.tasks import maintenance
+from worker.tasks.maintenance import sentry_cleanup
+from worker.telegram import get_sender
 
 ADMIN = 1001
 OTHER = 2002
@@ -61,6 +77,16 @@ def process_settings(
     monkeypatch.undo()
     get_settings.cache_clear()
     init_sentry(settings_factory(), process="test")
+
+
+def send_cleanup(kwargs: dict[str, Any], task_id: str) -> None:
+    """Queue the cleanup task; its outcome is read from the audit, Telegram and Sentry, never result.get().
+
+    ``ignore_result``: an AsyncResult subscribes this process to the result's Redis channel, and one left to
+    the garbage collector unsubscribes through a connection Celery never closes (a ResourceWarning). The
+    task's retries keep the flag.
+    """
+    sentry_cleanup.apply_async(kwargs=kwargs, task_id=task_id, ignore_result=True)
 
 
 def seed_test_issues(sandbox: SentrySandbox) -> list[str]:
@@ -133,3 +159,180 @@ def test_cleanup_command_previews_for_admins_and_runs_from_the_button(
     assert issues == {test_error: "resolved", test_critical: "resolved", real: "unresolved"}
     assert chat.bot_messages(OTHER)[-1]["text"].count("admins only") == 1
     assert len(chat.bot_messages(OTHER)) == 1  # nothing ran for the non-admin
+
+
+def test_a_failed_cleanup_is_reported_to_sentry_once(
+    sentry_sandbox: SentrySandbox, process_settings: Settings, worker_thread: None
+) -> None:
+    seed_test_issues(sentry_sandbox)
+    sentry_sandbox.client.configure(tokens={sentry_sandbox.token: ["event:read"]})  # may list, may not resolve
+
+    task_id = str(uuid.uuid4())
+    send_cleanup(kwargs={"test_only": True, "execute": True, "trigger": "bot"}, task_id=task_id)
+
+    def failed_run() -> audit.RunRecord | None:
+        run = audit.find_run(process_settings.database_url, task_id)
+        return run if run is not None and run.status == "failed" else None
+
+    failed = wait_until(failed_run, timeout_s=TIMEOUT_S, what="the run to fail")
+    assert "needs the event:write scope" in (failed.error or "")
+    sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)
+    # Once that event is in, the task has finished; the worker thread shares this process's client, so a flush
+    # sends anything else it reported.
+    sentry_sdk.flush(timeout=5)
+
+    events = [e["payload"] for e in sentry_sandbox.client.events(type="event")]
+    assert [e["exception"]["values"][-1]["type"] for e in events] == ["CleanupFailed"], [
+        (e.get("logentry"), e.get("exception")) for e in events
+    ]
+
+
+def test_the_run_button_on_a_preview_telegram_no_longer_shows_answers_in_a_new_message(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_settings: Settings,
+    worker_thread: None,
+) -> None:
+    test_error, test_critical, real = seed_test_issues(sentry_sandbox)
+    chat = telegram_sandbox.client
+    chat.register_chat(ADMIN, chat_type="private", first_name="Admin")
+    button = {"text": "▶️ Run", "callback_data": "cleanup:run:test"}
+    sent = get_sender(process_settings).call(
+        "sendMessage", {"chat_id": ADMIN, "text": "🧹 an old preview", "reply_markup": {"inline_keyboard": [[button]]}}
+    )
+    preview_id = int(sent["message_id"])
+    update = chat.press_button(ADMIN, ADMIN, preview_id, "cleanup:run:test")["update"]
+    # What Telegram sends for a message older than 48 hours: only chat, id and date 0 (InaccessibleMessage).
+    message = update["callback_query"]["message"]
+    update["callback_query"]["message"] = {"chat": message["chat"], "message_id": preview_id, "date": 0}
+
+    async def deliver() -> None:
+        application = build_application(process_settings)
+        async with application:
+            await application.process_update(Update.de_json(update, application.bot))
+
+    asyncio.run(deliver())
+
+    outcome = chat.wait_for_text(ADMIN, "Sentry cleanup done", TIMEOUT_S, after_message_id=preview_id)
+    assert outcome["message_id"] > preview_id and "queued" in outcome["history"][0]["text"]
+    issues = {i["id"]: i["status"] for i in sentry_sandbox.client.issues()}
+    assert issues == {test_error: "resolved", test_critical: "resolved", real: "unresolved"}
+
+
+@pytest.fixture
+def held_lock(sentry_sandbox: SentrySandbox, redis_client: redis.Redis) -> Iterator[ProjectLock]:
+    """The project lock, held by another run (as the CLI would hold it)."""
+    key = lock_key(httpx.URL(sentry_sandbox.url).netloc.decode(), sentry_sandbox.org, str(sentry_sandbox.project_id))
+    with ProjectLock(redis_client, key, 60, owner="cli-operator-run") as lock:
+        yield lock
+
+
+def test_a_run_refused_by_another_runs_lock_retries_and_completes_when_it_is_free(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_settings: Settings,
+    held_lock: ProjectLock,
+    worker_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(maintenance, "LOCK_RETRY_COUNTDOWN_S", 0.2)
+    seed_test_issues(sentry_sandbox)
+    task_id = str(uuid.uuid4())
+
+    send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
+    waiting = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "waiting", TIMEOUT_S)
+    assert "cli-operator-run is already acting" in waiting["text"]
+    refused = wait_until(lambda: audit.find_run(process_settings.database_url, task_id), what="a refused attempt")
+    assert refused is not None and refused.status == "refused"
+    held_lock.release()
+
+    done = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "Sentry cleanup done", TIMEOUT_S)
+    assert done["message_id"] == waiting["message_id"]  # the waiting message became the summary
+    last = audit.find_run(process_settings.database_url, task_id)
+    assert last is not None and last.status == "done" and last.run_key != task_id
+    assert {i["status"] for i in sentry_sandbox.client.issues()} == {"resolved", "unresolved"}
+
+
+def test_a_run_still_refused_after_its_retries_fails(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_settings: Settings,
+    held_lock: ProjectLock,
+    worker_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(maintenance, "LOCK_RETRY_COUNTDOWN_S", 0)
+    monkeypatch.setattr(maintenance, "LOCK_RETRY_MAX", 2)
+    seed_test_issues(sentry_sandbox)
+
+    task_id = str(uuid.uuid4())
+    send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
+
+    failure = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "finished with failures", TIMEOUT_S)
+    assert "cli-operator-run is already acting" in failure["text"]
+    runs = [r for r in audit.recent_runs(process_settings.database_url) if r.run_key.startswith(task_id)]
+    assert [r.status for r in runs] == ["refused"] * 3
+    [event] = sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)
+    assert event["payload"]["exception"]["values"][-1]["type"] == "CleanupFailed"  # the task failed
+    assert {i["status"] for i in sentry_sandbox.client.issues()} == {"unresolved"}
+
+
+def _pool_child(worker_pid: int) -> int:
+    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
+    assert len(children) == 1, f"expected one prefork child of {worker_pid}, found {children}"
+    return int(children[0])
+
+
+def _ids(sandbox_request: dict[str, Any]) -> list[str]:
+    return [value for key, value in sandbox_request["params"] if key == "id"]
+
+
+def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and_completes(
+    sentry_sandbox: SentrySandbox,
+    env: dict[str, str],
+    worker_process: Callable[..., WorkerProcess],
+) -> None:
+    ids = set(
+        sentry_sandbox.client.seed_issues(
+            [{"title": "Test Error", "tags": {"test": "true"}, "environment": "staging"}] * 450
+        )
+    )
+    sentry_sandbox.client.configure(rate_limits={"*": 2})  # ~7 s in all: time to kill it mid-run
+    worker = worker_process(concurrency=1, extra_env=env)
+    task_id = str(uuid.uuid4())
+
+    send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
+    database_url = env["DATABASE_URL"]
+
+    def first_chunk_done() -> bool:
+        run = audit.find_run(database_url, task_id)
+        return run is not None and "done" in {s for _, s in audit.action_states(database_url, run.id).values()}
+
+    wait_until(first_chunk_done, timeout_s=30, what="the first bulk resolve to be recorded")
+    os.kill(_pool_child(worker.process.pid), signal.SIGKILL)
+
+    # acks_late + reject_on_worker_lost: the message comes back; the new attempt (same task id) takes over the
+    # lock its dead predecessor left (the lock TTL is 600 s) instead of being refused by it.
+    def finished() -> bool:
+        run = audit.find_run(database_url, task_id)
+        return run is not None and run.status == "done"
+
+    wait_until(finished, timeout_s=60, what="the redelivered attempt to finish")
+    # (The worker's main process reports the killed child to Sentry too: those are new issues, not ours.)
+    assert {i["status"] for i in sentry_sandbox.client.issues() if i["id"] in ids} == {"resolved"}
+
+    runs = sorted((r for r in audit.recent_runs(database_url) if r.run_key.startswith(task_id)), key=lambda r: r.id)
+    assert [(r.run_key, r.status) for r in runs] == [(task_id, "interrupted"), (f"{task_id}#2", "done")]
+    assert audit.find_run(database_url, task_id) == runs[1]  # the latest attempt
+    first = audit.action_states(database_url, runs[0].id)
+    second = audit.action_states(database_url, runs[1].id)
+    done_first = {i for i, (_, state) in first.items() if state == "done"}
+    unseen_first = {i for i, (_, state) in first.items() if state == "planned"}  # killed mid-call or before
+    done_second = {i for i, (_, state) in second.items() if state == "done"}
+    # The audit matches Sentry: what the first attempt saw done was not done again; the second did the rest.
+    assert done_first and done_first.isdisjoint(done_second)
+    assert done_first | done_second | unseen_first == ids
+    assert ids - done_first - done_second <= unseen_first
+    assert {i for i, (_, state) in second.items() if state == "skipped"} == ids - done_second
+    sent = [i for r in sentry_sandbox.client.requests_log() if r["method"] == "PUT" for i in _ids(r)]
+    assert all(sent.count(i) == 1 for i in done_first)  # never resolved twice

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from common.db.migrate import upgrade
 from tests.plugins.sandbox_sentry import SentrySandbox
 from worker.sentry import audit
-from worker.sentry.api import EmptyIdListError, SentryApi, SentryAuthError
+from worker.sentry.api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
 from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
 from worker.sentry.lock import ProjectLock, lock_key
 
@@ -322,6 +322,35 @@ def test_server_errors_are_retried_and_429s_waited_out(runner: Runner) -> None:
     assert set(statuses(runner.sandbox).values()) == {"resolved"} and len(seeded) == 150
 
 
+def test_a_429_without_a_wait_still_waits_and_the_number_of_429s_is_capped(runner: Runner) -> None:
+    """`Retry-After: 0` (the sandbox sends it as given, no clamping) must not become a busy loop."""
+    seed(runner.sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)] * 3)
+    waits: list[float] = []
+    sb = runner.sandbox
+    sb.client.configure(faults=[{"endpoint": "org-issues", "status": 429, "count": 1000, "retry_after": 0}])
+
+    with (
+        SentryApi(sb.url, sb.token, sb.org, str(sb.project_id), sleep=waits.append, max_rate_limited=7) as api,
+        pytest.raises(SentryApiError, match="kept rate-limiting") as caught,
+    ):
+        next(api.iter_issue_pages("test:true"))
+
+    assert caught.value.status == 429
+    assert len(waits) == 7 and all(w >= 1.0 for w in waits)  # every 429 waited, and only 7 were tolerated
+    served = [r for r in sb.client.requests_log() if r["endpoint"] == "org-issues"]
+    assert [r["status"] for r in served] == [429] * 8
+
+
+def test_429s_with_retry_after_zero_are_waited_out_and_the_run_completes(runner: Runner) -> None:
+    seed(runner.sandbox, [("Test Critical", "unresolved", "staging", True, 0, 1)] * 5)
+    runner.sandbox.client.configure(faults=[{"endpoint": "org-issues", "status": 429, "count": 2, "retry_after": 0}])
+
+    report = runner.run(CleanupRequest(test_only=True, execute=True))
+
+    assert report.status == "done" and report.counts["done"] == 5
+    assert report.api.rate_limited == 2 and report.api.waited_s >= 2.0
+
+
 def test_an_empty_selection_makes_no_mutating_call(runner: Runner) -> None:
     seed(runner.sandbox, [(t, "unresolved", "production", False, 0, 60) for t in REAL_TITLES])
     for request in (
@@ -341,6 +370,9 @@ def test_the_client_refuses_a_bulk_call_without_ids_before_any_request(runner: R
             api.delete_issues([])
         with pytest.raises(ValueError, match="positive decimal strings"):
             api.delete_issues(["12", ""])
+        for bare in ("4567", b"4567"):  # a string is a sequence too: "4567" would become ids 4, 5, 6, 7
+            with pytest.raises(TypeError, match="a list of strings"):
+                api.resolve_issues(bare)  # type: ignore[arg-type]
     assert runner.sandbox.client.requests_log() == []
 
 
@@ -432,6 +464,9 @@ def test_cli_preview_then_execute_with_json_report(sentry_sandbox: SentrySandbox
         (["--execute"], {}, 2, "choose which issues to clean"),
         (["--old", "zero"], {}, 2, "expected a whole number"),
         (["--report", "--test-only"], {}, 2, "cannot be combined"),
+        (["--old", "3651"], {}, 2, "--old takes a number of days from 1 to 3650"),
+        (["--test-only", "--environment", ""], {}, 2, "--environment takes the name of a Sentry environment"),
+        (["--test-only", "--environment", "  "], {}, 2, "--environment takes the name of a Sentry environment"),
         (["--test-only"], {"SENTRY_AUTH_TOKEN": "", "SENTRY_PROJECT": ""}, 2, "set SENTRY_AUTH_TOKEN, SENTRY_PROJECT"),
         (["--test-only"], {"SENTRY_API_URL": "ftp://x"}, 2, "SENTRY_API_URL"),
         (["--test-only"], {"SENTRY_AUTH_TOKEN": "wrong"}, 1, "Sentry rejected SENTRY_AUTH_TOKEN (401"),
@@ -443,6 +478,14 @@ def test_cli_exit_codes_and_messages(
     result = cli({**cli_env, **env_changes}, *args)
     assert result.returncode == code, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_on_a_database_that_was_never_migrated_says_how_to_migrate(cli_env: dict[str, str], tmp_path: Path) -> None:
+    for args in (["--test-only"], ["--report"]):
+        result = cli({**cli_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}, *args)
+        assert result.returncode == 2, result.stderr
+        assert "make migrate" in result.stderr and "python -m common.db.migrate upgrade" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_cli_names_the_missing_scope_when_the_token_may_not_delete(

@@ -125,7 +125,7 @@ def test_max_caps_the_actions_oldest_first() -> None:
     [
         ({}, "choose which issues"),
         ({"delete": True}, "choose which issues"),
-        ({"older_than_days": 0}, "--old takes a number of days >= 1"),
+        ({"older_than_days": 0}, "--old takes a number of days from 1 to 3650"),
         ({"test_only": True, "max_actions": 0}, "--max takes a number"),
     ],
 )
@@ -201,3 +201,38 @@ def test_every_selected_issue_gets_one_decision_and_the_cap_holds(issues: list[I
     assert len(ids) == len(set(ids))
     if criteria.max_actions is not None:
         assert sum(d.acts for d in decisions) <= criteria.max_actions
+
+
+# ---- the bot's /cleanup arguments -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("words", [["old", "²"], ["old", "٣٠"], ["old", "3651"], ["old", "0"], ["old"], ["soon"]])
+def test_cleanup_command_arguments_that_do_not_fit_are_usage_errors(words: list[str]) -> None:
+    from bot.arguments import UsageError
+    from bot.handlers.cleanup import parse_arguments
+
+    with pytest.raises(UsageError) as caught:
+        parse_arguments(words)
+    assert caught.value.value == words[-1]
+
+
+def test_cleanup_command_arguments_in_any_order_and_case() -> None:
+    from bot.handlers.cleanup import CleanupChoice, parse_arguments
+
+    assert parse_arguments(["RUN", "delete", "Old", "3650"]) == CleanupChoice(False, 3650, True, True)
+    assert parse_arguments([]) == CleanupChoice(True, None, False, False)
+
+
+def test_the_usage_reply_echoes_a_shortened_unknown_argument() -> None:
+    from bot.handlers.cleanup import usage
+
+    reply = usage("en", "x" * 500)
+    assert reply.startswith("I do not know “" + "x" * 39 + "…”.") and "Usage: /cleanup" in reply
+
+
+def test_old_is_bounded_in_the_policy() -> None:
+    from worker.sentry.cleanup_policy import MAX_OLD_DAYS
+
+    assert Criteria(older_than_days=MAX_OLD_DAYS).older_than_days == 3650
+    with pytest.raises(PolicyError, match="from 1 to 3650"):
+        Criteria(older_than_days=MAX_OLD_DAYS + 1)

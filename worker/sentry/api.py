@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from common.http import parse_retry_after_s
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ _LINK_RE = re.compile(
     r'<(?P<url>[^>]*)>;\s*rel="(?P<rel>\w+)";\s*results="(?P<results>\w+)";\s*cursor="(?P<cursor>[^"]*)"'
 )
 _ISSUE_ID_RE = re.compile(r"^[1-9]\d{0,19}$")
+# Every 429 waits at least this long (plus jitter), whatever the headers say: `Retry-After: 0` or a reset
+# time in the past would otherwise retry at once, again and again, without ever filling the time budget.
+MIN_RATE_LIMIT_WAIT_S = 1.0
+RATE_LIMIT_JITTER_S = 0.25
+MAX_RATE_LIMITED_PER_CALL = 30
 
 Issue = dict[str, Any]
 
@@ -94,6 +100,9 @@ def parse_link_header(value: str) -> dict[str, tuple[bool, str]]:
 
 def check_issue_ids(ids: Sequence[str]) -> list[str]:
     """The ids as Sentry's bulk endpoints need them: non-empty, numeric, unique (order kept)."""
+    if isinstance(ids, str | bytes):
+        # A bare string is a sequence of characters: "4567" would become the ids "4", "5", "6", "7".
+        raise TypeError(f"issue ids must be a list of strings, got a single {type(ids).__name__}: {ids[:40]!r}")
     if not ids:
         raise EmptyIdListError("refusing a bulk call with no issue ids: Sentry would apply it to every matching issue")
     bad = [i for i in ids if not isinstance(i, str) or not _ISSUE_ID_RE.match(i)]
@@ -116,6 +125,7 @@ class SentryApi:
         max_attempts: int = 5,
         backoff_s: float = 1.0,
         max_rate_limit_wait_s: float = 300.0,
+        max_rate_limited: int = MAX_RATE_LIMITED_PER_CALL,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
@@ -133,6 +143,7 @@ class SentryApi:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_rate_limit_wait_s = max_rate_limit_wait_s
+        self._max_rate_limited = max_rate_limited
         self._sleep = sleep
         self._clock = clock
         self._project_id: str | None = project if project.isdigit() else None
@@ -192,14 +203,6 @@ class SentryApi:
                 return
             cursor = next_cursor
 
-    def list_issues(self, query: str, environments: Sequence[str] = ()) -> list[Issue]:
-        """All issues matching ``query``, each once (offset pagination can repeat an issue across pages)."""
-        seen: dict[str, Issue] = {}
-        for page in self.iter_issue_pages(query, environments):
-            for issue in page:
-                seen.setdefault(str(issue["id"]), issue)
-        return list(seen.values())
-
     def resolve_issues(self, ids: Sequence[str]) -> None:
         """Set status=resolved on exactly these issues (one PUT per chunk of ids)."""
         self._bulk("PUT", ids, json={"status": "resolved"})
@@ -224,6 +227,7 @@ class SentryApi:
         self, method: str, path: str, params: Sequence[tuple[str, str]] | None = None, json: Any = None
     ) -> httpx.Response:
         rate_limit_waited_s = 0.0
+        rate_limited = 0
         attempt = 0
         while True:
             attempt += 1
@@ -244,11 +248,13 @@ class SentryApi:
             if status < 400:
                 return response
             if status == 429:
+                rate_limited += 1
                 wait_s = self._rate_limit_wait_s(response)
-                if rate_limit_waited_s + wait_s > self._max_rate_limit_wait_s:
+                if rate_limited > self._max_rate_limited or rate_limit_waited_s + wait_s > self._max_rate_limit_wait_s:
                     raise SentryApiError(
-                        f"Sentry kept rate-limiting {method} {path} for {rate_limit_waited_s:.0f}s "
-                        f"(budget {self._max_rate_limit_wait_s:.0f}s): {_detail(response)}",
+                        f"Sentry kept rate-limiting {method} {path}: {rate_limited} answers 429 in "
+                        f"{rate_limit_waited_s:.0f}s (limits {self._max_rate_limited} answers, "
+                        f"{self._max_rate_limit_wait_s:.0f}s): {_detail(response)}",
                         status,
                     )
                 log.info("Sentry rate limit on %s %s, waiting %.2fs", method, path, wait_s)
@@ -267,18 +273,24 @@ class SentryApi:
 
     def _retry_pause(self, attempt: int, response: httpx.Response | None) -> None:
         self.stats.retries += 1
-        retry_after = _retry_after_s(response) if response is not None else None
+        retry_after = self._retry_after_s(response) if response is not None else None
         # Exponential backoff with full jitter, so several clients do not retry in step.
         pause_s = retry_after if retry_after is not None else random.uniform(0, self._backoff_s * 2 ** (attempt - 1))  # noqa: S311
         log.warning("Sentry %s, retrying in %.2fs", response.status_code if response else "unreachable", pause_s)
         self._pause(min(pause_s, 30.0))
 
+    def _retry_after_s(self, response: httpx.Response) -> float | None:
+        return parse_retry_after_s(response.headers.get("Retry-After"), now_s=self._clock())
+
     def _rate_limit_wait_s(self, response: httpx.Response) -> float:
-        retry_after = _retry_after_s(response)
-        if retry_after is not None:
-            return retry_after
-        reset = _float_header(response, "X-Sentry-Rate-Limit-Reset")
-        return max(0.0, reset - self._clock()) if reset is not None else 1.0
+        """What the 429 asks for, but never less than MIN_RATE_LIMIT_WAIT_S, plus jitter."""
+        hint = self._retry_after_s(response)
+        if hint is None:
+            reset = _float_header(response, "X-Sentry-Rate-Limit-Reset")
+            hint = reset - self._clock() if reset is not None else None
+        # Jitter, so clients rate-limited together do not come back in step.
+        jitter = random.uniform(0, RATE_LIMIT_JITTER_S)  # noqa: S311 - jitter, not cryptography
+        return max(MIN_RATE_LIMIT_WAIT_S, hint or 0.0) + jitter
 
     def _remember_window(self, path: str, response: httpx.Response) -> None:
         remaining = _float_header(response, "X-Sentry-Rate-Limit-Remaining")
@@ -307,11 +319,6 @@ def _float_header(response: httpx.Response, name: str) -> float | None:
         return float(response.headers[name])
     except (KeyError, ValueError):
         return None
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = _float_header(response, "Retry-After")
-    return None if value is None else max(0.0, value)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import ColumnElement, func, insert, inspect, select, update
 
 from common.db import CleanupAction, CleanupRun, get_engine, session_scope
 from common.db.models import utcnow
@@ -81,24 +81,28 @@ def ensure_schema(database_url: str) -> None:
     tables = set(inspect(get_engine(database_url)).get_table_names())
     if not {"cleanup_runs", "cleanup_actions"} <= tables:
         raise AuditUnavailable(
-            "the cleanup audit tables do not exist in DATABASE_URL; run `python -m common.db.migrate upgrade` first"
+            "the cleanup audit tables do not exist in DATABASE_URL (the database is not migrated); "
+            "run `make migrate` (or `python -m common.db.migrate upgrade`) first"
         )
 
 
+def _attempts_of(run_key: str) -> ColumnElement[bool]:
+    """``run_key`` and its redelivered attempts ``run_key#n`` (LIKE wildcards in the key escaped)."""
+    escaped = run_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return (CleanupRun.run_key == run_key) | CleanupRun.run_key.like(f"{escaped}#%", escape="\\")
+
+
 def find_run(database_url: str, run_key: str) -> RunRecord | None:
+    """The latest attempt of ``run_key`` (``run_key`` itself or ``run_key#n``), or None."""
     with session_scope(database_url) as session:
-        run = session.scalar(select(CleanupRun).where(CleanupRun.run_key == run_key))
+        run = session.scalar(select(CleanupRun).where(_attempts_of(run_key)).order_by(CleanupRun.id.desc()).limit(1))
         return _record(run) if run else None
 
 
 def next_attempt_key(database_url: str, run_key: str) -> str:
     """``run_key`` itself, or ``run_key#n`` for the n-th attempt of a redelivered task."""
     with session_scope(database_url) as session:
-        taken = session.scalar(
-            select(func.count())
-            .select_from(CleanupRun)
-            .where((CleanupRun.run_key == run_key) | CleanupRun.run_key.like(f"{run_key}#%"))
-        )
+        taken = session.scalar(select(func.count()).select_from(CleanupRun).where(_attempts_of(run_key)))
     return run_key if not taken else f"{run_key}#{int(taken) + 1}"
 
 

@@ -18,7 +18,7 @@ import redis
 
 from worker.sentry import audit
 from worker.sentry.api import BULK_CHUNK_SIZE, ApiStats, SentryApi, SentryApiError
-from worker.sentry.cleanup_policy import Action, Criteria, Decision, plan
+from worker.sentry.cleanup_policy import Action, Criteria, Decision, check_environment, plan
 from worker.sentry.lock import LockHeld, ProjectLock, lock_key
 from worker.sentry.selection import gather
 
@@ -40,6 +40,7 @@ class CleanupRequest:
 
     def criteria(self) -> Criteria:
         """The policy's criteria; PolicyError (a usage error) if the combination is invalid."""
+        check_environment(self.environment)
         return Criteria(self.test_only, self.older_than_days, self.delete, self.max_actions)
 
     def as_params(self) -> dict[str, Any]:
@@ -166,7 +167,9 @@ class _Executor:
                     self.error = str(exc)
                     self._mark(chunk, audit.ACTION_FAILED if exc.outcome_known else audit.UNKNOWN, self.error)
                     self._mark([i for c in chunks[position + 1 :] for i in c], audit.NOT_ATTEMPTED)
-                    log.error("Sentry cleanup run %s stopped: %s", self.run_id, exc)
+                    # WARNING, not ERROR: the caller reports the failed run (the task raises CleanupFailed,
+                    # which Sentry records); an ERROR log here would become a second Sentry event.
+                    log.warning("Sentry cleanup run %s stopped: %s", self.run_id, exc)
                     return
                 self._mark(chunk, audit.ACTION_DONE)
                 calling = False  # not in a `finally`: an exception escaping the call must find it True
@@ -193,8 +196,14 @@ def run_cleanup(
     run_key: str,
     trigger: str,
     progress: ProgressCallback | None = None,
+    lock_owner: str | None = None,
 ) -> CleanupReport:
-    """Run one cleanup; LockHeld if another run is acting on the project (the refusal is audited too)."""
+    """Run one cleanup; LockHeld if another run is acting on the project (the refusal is audited too).
+
+    ``lock_owner`` (default ``run_key``) labels the project lock. A task passes its stable task id, so a
+    redelivered attempt (``<id>#2``) takes the lock over from its own dead predecessor instead of being
+    refused by it for the lock's TTL.
+    """
     criteria = request.criteria()
     started = time.monotonic()
     stats_before = ctx.api.stats.copy()
@@ -228,8 +237,11 @@ def run_cleanup(
         if request.execute:
             if ctx.redis_client is None:
                 raise RuntimeError("an acting cleanup needs Redis for its project lock (REDIS_URL)")
-            lock = ProjectLock(ctx.redis_client, lock_key(ctx.api.host, org, project), ctx.lock_ttl_s, run_key)
+            key = lock_key(ctx.api.host, org, project)
+            lock = ProjectLock(ctx.redis_client, key, ctx.lock_ttl_s, lock_owner or run_key)
             lock.acquire()
+            if lock.took_over:
+                log.warning("Sentry cleanup %s took over the lock %s left by its previous attempt", run_key, key)
             audit.mark_abandoned_runs(ctx.database_url, org, project, run_id)
 
         def listing_progress(search: str, found: int) -> None:

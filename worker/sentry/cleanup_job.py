@@ -11,12 +11,15 @@ from worker.clients import redis_for
 from worker.sentry import audit
 from worker.sentry.api import get_sentry_api
 from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
-from worker.sentry.report import telegram_failure, telegram_summary
+from worker.sentry.report import telegram_failure, telegram_summary, telegram_waiting
 from worker.telegram import TelegramNotConfigured, TelegramSendError, get_sender, send_once
 
 log = logging.getLogger(__name__)
 
 RUN_CALLBACK_PREFIX = "cleanup:run:"  # the bot's inline "run" button carries this + the command arguments
+# Outcomes a redelivered message only re-reports; any other last attempt (none, running, interrupted,
+# refused) means the work was not done, so a new attempt runs.
+FINISHED = (audit.DONE, audit.FAILED, audit.PREVIEW)
 
 
 class CleanupFailed(RuntimeError):
@@ -37,20 +40,11 @@ def _notify(settings: Settings, run_key: str, text: str, reply_to: ReplyTo | Non
     try:
         sender = get_sender(settings)
         if reply_to is not None:
-            payload: dict[str, Any] = {
-                "chat_id": reply_to.chat_id,
-                "message_id": reply_to.message_id,
-                "text": text,
-                "parse_mode": "HTML",
-            }
+            markup = None
             if offer_run:
                 button = {"text": "▶️ Run", "callback_data": f"{RUN_CALLBACK_PREFIX}{reply_to.bot_args}"[:64]}
-                payload["reply_markup"] = {"inline_keyboard": [[button]]}
-            try:
-                sender.call("editMessageText", payload)
-            except TelegramSendError as exc:
-                if "message is not modified" not in exc.description:
-                    raise
+                markup = {"inline_keyboard": [[button]]}
+            sender.edit_message_text(reply_to.chat_id, reply_to.message_id, text, reply_markup=markup)
         elif settings.admin_chat_id is not None:
             send_once(sender, settings.database_url, f"sentry-cleanup:{run_key}", settings.admin_chat_id, text)
         else:
@@ -76,14 +70,24 @@ def run_cleanup_job(
     run_key: str,
     trigger: str,
     reply_to: ReplyTo | None = None,
+    retry_in_s: int | None = None,
 ) -> dict[str, Any]:
-    """Run (or, for a redelivered message whose run already finished, re-report) one cleanup."""
+    """Run (or, for a redelivered message whose run already finished, re-report) one cleanup.
+
+    ``run_key`` is the task id: stable across redeliveries and retries. It labels the project lock, so a
+    redelivered attempt takes over the lock its own killed predecessor left. When another run holds the
+    lock, LockHeld propagates if ``retry_in_s`` is set (the task retries then); otherwise CleanupFailed.
+    """
     audit.ensure_schema(settings.database_url)
     previous = audit.find_run(settings.database_url, run_key)
-    if previous is not None and previous.status != audit.RUNNING:
+    if previous is not None and previous.status in FINISHED:
         # The work is done; only the summary may have been lost with the worker. send_once will not repeat it.
         _notify(settings, run_key, _record_text(previous), reply_to, offer_run=False)
+        if previous.status == audit.FAILED:
+            raise CleanupFailed(f"Sentry cleanup run {previous.id} ({previous.status}): {previous.error}")
         return {"run_id": previous.id, "status": previous.status, "counts": previous.counts, "redelivered": True}
+    # No attempt yet, or the last one did not finish (killed: 'running'/'interrupted'; 'refused': the lock
+    # was busy): a new attempt re-lists, so it never repeats what an earlier attempt did.
     attempt_key = audit.next_attempt_key(settings.database_url, run_key)
     try:
         api = get_sentry_api(settings)
@@ -99,10 +103,14 @@ def run_cleanup_job(
         production_environments=sorted(settings.sentry_cleanup_production_environments),
     )
     try:
-        report: CleanupReport = run_cleanup(request, ctx, run_key=attempt_key, trigger=trigger)
+        report: CleanupReport = run_cleanup(request, ctx, run_key=attempt_key, trigger=trigger, lock_owner=run_key)
     except LockHeld as exc:
+        if retry_in_s is not None:
+            text = telegram_waiting(str(exc), retry_in_s, settings.bot_language)
+            _notify(settings, run_key, text, reply_to, offer_run=False)
+            raise
         _notify(settings, run_key, telegram_failure(str(exc), settings.bot_language), reply_to, offer_run=False)
-        return {"status": audit.REFUSED, "error": str(exc)}
+        raise CleanupFailed(f"Sentry cleanup not started: {exc}") from None
 
     bot_args = reply_to.bot_args if reply_to else ""
     text = telegram_summary(report, settings.bot_language, bot_args)

@@ -32,6 +32,9 @@ TEST_TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
 TITLE_SEARCH_TERMS: tuple[str, ...] = ("Test Error", "Test Critical", "API Rate Limit")
 
 RESOLVED = "resolved"
+# The largest --old (and bot `old N`) accepted: ten years. Beyond it the date arithmetic still works, but the
+# number is a typo, and a search for `lastSeen:+Nd` that far back is one Sentry may reject.
+MAX_OLD_DAYS = 3650
 
 
 class Action(StrEnum):
@@ -64,6 +67,12 @@ class PolicyError(ValueError):
     """The criteria are not a valid cleanup (a usage error: the message says what is expected)."""
 
 
+def check_environment(environment: str | None) -> None:
+    """PolicyError for an empty environment name: Sentry would read ``environment=`` as "no environment"."""
+    if environment is not None and not environment.strip():
+        raise PolicyError(f"--environment takes the name of a Sentry environment (e.g. staging), got {environment!r}")
+
+
 @dataclass(frozen=True)
 class Criteria:
     """What the operator asked for: which issues (test-only, older than N days) and what to do."""
@@ -76,8 +85,8 @@ class Criteria:
     def __post_init__(self) -> None:
         if not self.test_only and self.older_than_days is None:
             raise PolicyError("choose which issues to clean: --test-only, --old N, or both")
-        if self.older_than_days is not None and self.older_than_days < 1:
-            raise PolicyError(f"--old takes a number of days >= 1, got {self.older_than_days}")
+        if self.older_than_days is not None and not 1 <= self.older_than_days <= MAX_OLD_DAYS:
+            raise PolicyError(f"--old takes a number of days from 1 to {MAX_OLD_DAYS}, got {self.older_than_days}")
         if self.max_actions is not None and self.max_actions < 1:
             raise PolicyError(f"--max takes a number of issues >= 1, got {self.max_actions}")
 

@@ -7,12 +7,19 @@ from types import TracebackType
 
 import redis
 
-# Compare-and-act in one server-side step, so a lock that expired and was taken by another run is
-# never extended or deleted by the run that lost it.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_REFRESH = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
+from common.redis_scripts import REFRESH_IF_OWNER, RELEASE_IF_OWNER
+
+# Take the lock if it is free, or if its holder has the same owner label (a dead attempt of the same task,
+# redelivered): SET NX PX, or replace `owner|other-token` by `owner|our-token`, in one server-side step.
+_ACQUIRE_OR_TAKE_OVER = """
+local current = redis.call('get', KEYS[1])
+if (not current) or string.sub(current, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then
+    redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+    if current then return 2 end
+    return 1
+end
+return 0
+"""
 
 
 class LockHeld(RuntimeError):
@@ -29,21 +36,30 @@ class LockLost(RuntimeError):
 
 
 class ProjectLock:
-    """``SET key owner:token NX PX ttl``; ``owner`` (a run key) tells a refused run who holds the lock."""
+    """``owner|token`` under ``key`` with a TTL; ``owner`` (a task id or CLI run key) tells a refused run who
+    holds the lock, and lets a redelivered attempt of the same task take over from its dead predecessor."""
 
     def __init__(self, client: redis.Redis, key: str, ttl_s: int, owner: str) -> None:
+        if "|" in owner:
+            raise ValueError(f"a lock owner may not contain '|': {owner!r}")
         self._client = client
         self.key = key
+        self.owner = owner
         self._ttl_ms = ttl_s * 1000
         self._value = f"{owner}|{uuid.uuid4().hex}"
-        self._release = client.register_script(_RELEASE)
-        self._refresh = client.register_script(_REFRESH)
+        self._acquire = client.register_script(_ACQUIRE_OR_TAKE_OVER)
+        self._release = client.register_script(RELEASE_IF_OWNER)
+        self._refresh = client.register_script(REFRESH_IF_OWNER)
+        self.took_over = False
 
     def acquire(self) -> None:
-        if not self._client.set(self.key, self._value, nx=True, px=self._ttl_ms):
+        """Take the lock; LockHeld if another owner holds it. A lock of the same owner is taken over."""
+        taken = int(self._acquire(keys=[self.key], args=[self._value, self.owner, self._ttl_ms]))
+        if not taken:
             holder = self._client.get(self.key)
             text = holder.decode() if isinstance(holder, bytes) else holder
             raise LockHeld(self.key, str(text).split("|", 1)[0] if text else None)
+        self.took_over = taken == 2
 
     def refresh(self) -> None:
         """Extend the TTL; raise LockLost if the lock is no longer ours."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from typing import Literal
 
+from common.texts import Catalogue, Language, translate
 from worker.sentry.audit import RunRecord
 from worker.sentry.cleanup import CleanupReport, CleanupRequest
 from worker.sentry.cleanup_policy import PROTECTION_TEXT, Protection
 
-Language = Literal["ru", "en"]
 TELEGRAM_ISSUE_LINES = 10
 
 
@@ -85,7 +84,7 @@ def run_lines(runs: Iterable[RunRecord]) -> Iterable[str]:
         )
 
 
-_TELEGRAM = {
+REPORT_TEXTS: Catalogue = {
     "title_preview": {"ru": "🧹 Очистка Sentry — предпросмотр", "en": "🧹 Sentry cleanup — preview"},
     "title_done": {"ru": "🧹 Очистка Sentry выполнена", "en": "🧹 Sentry cleanup done"},
     "title_failed": {"ru": "⚠️ Очистка Sentry завершилась с ошибками", "en": "⚠️ Sentry cleanup finished with failures"},
@@ -104,15 +103,21 @@ _TELEGRAM = {
     },
     "error": {"ru": "Ошибка: {error}", "en": "Error: {error}"},
     "hint": {"ru": "Запустить: /cleanup {args} run", "en": "To run it: /cleanup {args} run"},
+    "title_waiting": {
+        "ru": "⏳ Очистка Sentry ждёт: проект занят другим запуском",
+        "en": "⏳ Sentry cleanup waiting: another run is acting on the project",
+    },
+    "retry_in": {"ru": "Повтор через {seconds} с.", "en": "Trying again in {seconds}s."},
+    "verb_resolve": {"ru": "resolve", "en": "resolve"},
+    "verb_delete": {"ru": "удалить", "en": "delete"},
 }
-_VERBS = {"resolve": {"ru": "resolve", "en": "resolve"}, "delete": {"ru": "удалить", "en": "delete"}}
 
 
 def telegram_summary(report: CleanupReport, language: Language, bot_args: str = "") -> str:
     """An HTML message for the admin chat: what was (or would be) done, with the first few issues."""
 
     def t(key: str, **values: object) -> str:
-        return _TELEGRAM[key][language].format(**values)
+        return translate(REPORT_TEXTS, key, language, **values)
 
     counts = report.counts
     title = "title_preview" if not report.request.execute else ("title_failed" if report.failed else "title_done")
@@ -121,7 +126,7 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
         t(
             "totals",
             found=counts["found"],
-            verb=_VERBS[_verb(report)][language],
+            verb=t(f"verb_{_verb(report)}"),
             to_act=counts["to_act"],
             kept=counts["found"] - counts["to_act"],
         )
@@ -143,5 +148,12 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
 
 def telegram_failure(message: str, language: Language) -> str:
     """The summary when the run could not start (lock held, configuration missing)."""
-    head = _TELEGRAM["title_failed"][language]
+    head = translate(REPORT_TEXTS, "title_failed", language)
     return f"<b>{head}</b>\n{html.escape(message[:1000])}"
+
+
+def telegram_waiting(message: str, retry_in_s: int, language: Language) -> str:
+    """The message while the run waits for another run's lock (the task retries; the outcome replaces it)."""
+    head = translate(REPORT_TEXTS, "title_waiting", language)
+    retry = translate(REPORT_TEXTS, "retry_in", language, seconds=retry_in_s)
+    return f"<b>{head}</b>\n{html.escape(message[:1000])}\n{retry}"
