@@ -11,9 +11,9 @@ import redis.asyncio
 
 from common.redis_scripts import RELEASE_IF_OWNER
 
-# Long enough for a scan that waited in a busy queue and ran to its hard time limit; short enough that a
-# lost scan does not lock a user out for long.
-SCAN_GUARD_TTL_S = 15 * 60
+# Long enough for a scan's worst case, every attempt (1 + 3 database retries) running to its 270 s hard limit
+# plus the retry waits (~20 min); short enough that a lost scan does not lock a user out for long.
+SCAN_GUARD_TTL_S = 30 * 60
 
 
 def guard_key(user_id: int) -> str:

@@ -116,7 +116,9 @@ def use_fast_fail_producer(app: Celery) -> None:
     slow Redis could publish a task after the user was told "queue unavailable".
     """
     timeouts = {"socket_timeout": PRODUCER_SOCKET_TIMEOUT_S, "socket_connect_timeout": PRODUCER_SOCKET_TIMEOUT_S}
-    app.conf.broker_transport_options = {**app.conf.broker_transport_options, **timeouts}
+    # kombu retries a refused broker connection for up to broker_connection_timeout (4 s) inside the publish.
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, **timeouts, "max_retries": 0}
+    app.conf.broker_connection_timeout = PRODUCER_SOCKET_TIMEOUT_S
     # The Redis result backend retries a failed SUBSCRIBE up to 20 times, a second apart, inside the send.
     app.conf.result_backend_transport_options = {
         **app.conf.result_backend_transport_options,

@@ -304,7 +304,8 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
 ) -> None:
     transport = sentry_capture()
     scan_env("postgresql+psycopg://postgres@127.0.0.1:1/scans")  # port 1: every connection is refused at once
-    monkeypatch.setattr(scans_task, "DATABASE_RETRY_BASE_S", 0)  # retry at once: the policy is under test, not the wait
+    # Retry at once: the policy is under test, not the wait.
+    monkeypatch.setattr(scans_task.arbitrage_scan, "retry_base_s", 0.0)
     message_id = post_queued_message(get_settings(), telegram_sandbox)
     task_id = str(uuid.uuid4())
     redis_client.set(guard_key(USER), task_id)  # as the bot does before it queues the scan

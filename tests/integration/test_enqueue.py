@@ -59,3 +59,33 @@ def test_enqueue_reports_queue_unavailable_with_an_event_id(
             asyncio.run(enqueue(app.signature("worker.tasks.system.ping")))
     finally:
         app.close()
+
+
+def test_a_refused_broker_connection_is_not_retried_past_the_bots_wait(
+    settings_factory: Callable[..., Settings], redis_url: str
+) -> None:
+    """kombu would retry the connection for seconds (and publish if Redis came back meanwhile, after the bot
+    replied "queue unavailable"). The result backend answers, so the send gets as far as the publish."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens once the probe socket is closed
+    app = create_app(settings_factory(redis_url=f"redis://127.0.0.1:{closed_port}/0"))
+    app.conf.result_backend = redis_url
+    use_fast_fail_producer(app)
+    finished = threading.Event()
+
+    def publish() -> None:
+        try:
+            app.send_task("worker.tasks.system.ping", retry=False)
+        except Exception:
+            pass
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    try:
+        assert finished.wait(ENQUEUE_TIMEOUT_S), "the publish was still retrying when the bot would have replied"
+    finally:
+        thread.join()
+        app.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task, shared_task
-from celery.utils.time import get_exponential_backoff_interval
+from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from common.settings import get_settings
+from worker.celery_app import BaseTask
 from worker.scanning import ScanRequest, run_scan
 
 SCAN_TASK_NAME = "worker.tasks.scans.arbitrage_scan"
@@ -29,9 +29,11 @@ DATABASE_RETRY_MAX_S = 120
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_DATABASE_RETRIES,
+    retry_base_s=DATABASE_RETRY_BASE_S,
+    retry_max_s=DATABASE_RETRY_MAX_S,
 )
 def arbitrage_scan(
-    self: Task, user_id: int, chat_id: int, message_id: int | None, game: str, level: str
+    self: BaseTask, user_id: int, chat_id: int, message_id: int | None, game: str, level: str
 ) -> dict[str, Any]:
     """Scan DMarket for ``game``/``level`` on behalf of ``user_id`` and edit ``message_id`` with the result."""
     request = ScanRequest(
@@ -47,7 +49,4 @@ def arbitrage_scan(
     try:
         return run_scan(request, get_settings(), may_retry=database_retry_left).as_dict()
     except OperationalError as exc:
-        countdown = get_exponential_backoff_interval(
-            DATABASE_RETRY_BASE_S, self.request.retries, DATABASE_RETRY_MAX_S, full_jitter=True
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=self.retry_countdown_s()) from exc
