@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 from sandbox.server import cli_main
 
 from . import DEFAULT_PORT, SandboxOptions, build_app
+from .store import WEBHOOK_SECRET
 
 ISSUE_LIST_ENDPOINTS = ("org-issues", "project-issues")
 
@@ -43,11 +44,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RPS",
         help="requests/s for the issue lists (sentry.io: 5); 0 = as --rate-limit (default: %(default)s)",
     )
+    parser.add_argument(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help="send the internal integration's webhooks (issue, event_alert) to URL (default: none)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=WEBHOOK_SECRET,
+        metavar="SECRET",
+        help="the integration's client secret that signs webhooks (default: %(default)s)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> SandboxOptions:
     if args.rate_limit < 0 or args.issues_rate_limit < 0:
         raise SystemExit("rate limits must be >= 0 (0 = unlimited)")
+    if args.webhook_url is not None and not args.webhook_url.startswith(("http://", "https://")):
+        raise SystemExit("--webhook-url must be an http(s) URL")
+    if not args.webhook_secret:
+        raise SystemExit("--webhook-secret must not be empty")
     limits = {"*": args.rate_limit} if args.rate_limit else {}
     if args.issues_rate_limit:
         limits |= dict.fromkeys(ISSUE_LIST_ENDPOINTS, args.issues_rate_limit)
@@ -58,6 +75,8 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         token=args.token,
         public_keys=frozenset(args.public_key),
         rate_limits=limits,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
     )
 
 

@@ -72,6 +72,22 @@ class SentrySandboxClient:
     def config(self) -> Record:
         return dict(self._get("/_sandbox/config"))
 
+    def webhooks(self) -> list[Record]:
+        """Every finished webhook delivery: resource, action, url, status or error, request_headers, body, at."""
+        return list(self._get("/_sandbox/webhooks"))
+
+    def emails(self) -> list[Record]:
+        """Every NotifyEmailAction a rule fired (recorded, never sent)."""
+        return list(self._get("/_sandbox/emails"))
+
+    def monitors(self) -> list[Record]:
+        """Crons monitors in Sentry's Web API form, by name."""
+        return list(self._get("/_sandbox/monitors"))
+
+    def monitor_check_ins(self, slug: str) -> list[Record]:
+        """A monitor's check-ins in Sentry's Web API form, newest first."""
+        return list(self._get(f"/_sandbox/monitors/{slug}/check-ins"))
+
     def dsn(self, public_key: str = "public") -> str:
         return make_dsn(self.base_url, int(self.config()["project_id"]), public_key)
 
@@ -85,6 +101,16 @@ class SentrySandboxClient:
         """Create issues directly; fields as in docs/sandbox-sentry.md. Returns their ids in order."""
         return list(self._post("/_sandbox/issues", list(issues)).json()["ids"])
 
+    def add_comment(self, issue_id: str | int, text: str, user: str | None = None) -> Record:
+        """Add a note to an issue behind the client's back (``numComments`` grows); returns the comment."""
+        body = {"text": text} if user is None else {"text": text, "user": user}
+        return dict(self._post(f"/_sandbox/issues/{issue_id}/comments", body).json())
+
+    def update_issue(self, issue_id: str | int, **fields: Any) -> Record:
+        """Change an issue as Sentry itself would (``status``, ``substatus``, ``level``, ``title``,
+        ``numComments``, ``lastSeen``, ``environment``, ``tags``); returns it in Web API form."""
+        return dict(self._post(f"/_sandbox/issues/{issue_id}", fields).json())
+
     def configure(
         self,
         *,
@@ -93,14 +119,20 @@ class SentrySandboxClient:
         tokens: Mapping[str, Iterable[str] | None] | None = None,
         public_keys: Iterable[str] | None = None,
         faults: Iterable[Mapping[str, Any]] | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> Record:
-        """Change runtime config; only the arguments given are changed (faults are appended)."""
+        """Change runtime config; only the arguments given are changed (faults are appended).
+
+        ``webhook_url=""`` stops webhooks."""
         body: dict[str, Any] = {
             "rate_limits": None if rate_limits is None else dict(rate_limits),
             "concurrent_limit": concurrent_limit,
             "tokens": None if tokens is None else {t: None if s is None else list(s) for t, s in tokens.items()},
             "public_keys": None if public_keys is None else list(public_keys),
             "faults": None if faults is None else [dict(f) for f in faults],
+            "webhook_url": webhook_url,
+            "webhook_secret": webhook_secret,
         }
         return dict(self._post("/_sandbox/config", {k: v for k, v in body.items() if v is not None}).json())
 
@@ -121,6 +153,12 @@ class SentrySandboxClient:
         self, predicate: Callable[[Record], bool] | None = None, *, count: int = 1, timeout_s: float = 10.0
     ) -> list[Record]:
         return _poll(self.check_ins, predicate, count, timeout_s, "check-ins")
+
+    def wait_for_webhooks(
+        self, predicate: Callable[[Record], bool] | None = None, *, count: int = 1, timeout_s: float = 10.0
+    ) -> list[Record]:
+        """Poll until at least ``count`` finished deliveries satisfy ``predicate``; return those."""
+        return _poll(self.webhooks, predicate, count, timeout_s, "webhook deliveries")
 
 
 def _poll(

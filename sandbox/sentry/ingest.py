@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,7 +12,8 @@ from starlette.routing import Route
 
 from .envelope import Envelope, EnvelopeError, EnvelopeItem, decompress, find_public_key, parse_envelope
 from .models import StoredEvent, now_ms
-from .responses import detail, fault_response, sentry_state
+from .notifications import after_error_event
+from .responses import base_url, detail, fault_response, sentry_state
 from .store import RawEnvelope, SentryState, new_event_id
 
 ENDPOINT = "envelope"  # fault-queue name for both ingestion routes
@@ -80,7 +82,7 @@ def _store(request: Request, state: SentryState, envelope: Envelope, public_key:
             received_ms=now_ms(),
         )
         if item.type == "event":
-            state.store_error_event(stored)
+            after_error_event(state, state.store_error_event(stored), base_url(request))
         else:
             state.store_other(stored)
         event_ids.append(stored.event_id)
@@ -106,11 +108,33 @@ def _store_body_as_envelope(body: bytes) -> Envelope:
     return Envelope(headers={}, items=[EnvelopeItem({"type": item_type}, body)])
 
 
+def _dropped_reply(body: bytes, state: SentryState) -> Response:
+    """A black-holed envelope: Sentry's 200 with the envelope's event id, and nothing stored."""
+    state.dropped_envelopes += 1
+    header_line = body.partition(b"\n")[0]
+    try:
+        header = json.loads(header_line) if header_line.strip().startswith(b"{") else {}
+    except ValueError:
+        header = {}
+    event_id = header.get("event_id") if isinstance(header, dict) else None
+    return JSONResponse({"id": event_id} if event_id else {})
+
+
 async def envelope_endpoint(request: Request) -> Response:
     state = sentry_state(request)
-    fault = state.faults.take(ENDPOINT)
+    fault = state.faults.take(ENDPOINT, request.method)
     if fault is not None:
-        return fault_response(fault, ingestion=True, limit=state.rate_limiter.limit_for(ENDPOINT))
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)  # an injected hold; the state is read after it
+            state = sentry_state(request)
+        if fault.status is not None:
+            return fault_response(fault, ingestion=True, limit=state.rate_limiter.limit_for(ENDPOINT))
+        if fault.drop:
+            try:
+                body = decompress(await request.body(), request.headers.get("content-encoding"))
+            except EnvelopeError:
+                body = b""
+            return _dropped_reply(body, state)
     try:
         body = await _decoded_body(request, state)
         if request.url.path.endswith("/store/"):

@@ -10,6 +10,14 @@ from typing import Any
 
 ISSUE_STATUSES = ("unresolved", "resolved", "ignored")
 _SUBSTATUS = {"unresolved": "ongoing", "ignored": "archived_until_escalating"}
+# Sentry's GroupSubStatus values, by the status they belong to (resolved issues have none).
+SUBSTATUSES = {
+    "unresolved": ("ongoing", "escalating", "regressed", "new"),
+    "ignored": ("archived_until_escalating", "archived_until_condition_met", "archived_forever"),
+    "resolved": (None,),
+}
+# Sentry's LOG_LEVELS: what the numeric `level` of a LevelFilter compares against.
+LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "fatal": 50}
 
 
 def substatus_for(status: str) -> str | None:
@@ -75,6 +83,7 @@ class Issue:
     is_bookmarked: bool = False
     has_seen: bool = False
     is_unhandled: bool = False
+    assigned_to: dict[str, Any] | None = None  # Sentry's serialized actor: {"type", "id", "name", "email"}
     environment: str | None = None  # most recent event's environment (a sandbox convenience field)
     environments: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
@@ -119,4 +128,56 @@ class StoredEvent:
             "envelope_headers": self.envelope_headers,
             "item_headers": self.item_headers,
             "request_headers": self.request_headers,
+        }
+
+
+@dataclass(frozen=True)
+class User:
+    """An organization member, as Sentry's user serializer shows one."""
+
+    id: str
+    name: str
+    username: str
+    email: str
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "email": self.email,
+            "avatarUrl": None,
+            "isActive": True,
+            "hasPasswordAuth": False,
+            "isManaged": False,
+        }
+
+    def as_actor(self) -> dict[str, Any]:
+        """What ``assignedTo`` and webhook ``assignee`` carry."""
+        return {"type": "user", "id": self.id, "name": self.name, "email": self.email}
+
+
+# The owner of the sandbox's API token: Web API mutations are made by this member.
+TOKEN_USER = User(id="1", name="Sandbox User", username="sandbox", email="sandbox@example.com")
+
+
+@dataclass
+class Comment:
+    """An issue note (Sentry's ``Activity`` of type ``note``)."""
+
+    id: int
+    issue_id: int
+    text: str
+    user: User | None
+    created_ms: int
+
+    def as_api(self) -> dict[str, Any]:
+        """Sentry's activity serialization, as ``GET /issues/{id}/comments/`` lists it."""
+        return {
+            "id": str(self.id),
+            "user": None if self.user is None else self.user.as_api(),
+            "sentry_app": None,
+            "type": "note",
+            "data": {"text": self.text},
+            "dateCreated": to_iso(self.created_ms),
         }

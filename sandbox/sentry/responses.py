@@ -31,21 +31,27 @@ def fault_response(fault: Fault, *, ingestion: bool, limit: int) -> Response:
     """An injected failure shaped like what Sentry (or the proxy in front of it) sends; ``limit`` is
     the endpoint's rate limit, quoted in a 429 body."""
     retry = str(fault.retry_after_s)
-    if fault.status == 429:
+    status = fault.status or 500
+    if status == 429:
         headers = {"Retry-After": retry}
         if ingestion:
             # Relay tells SDKs which categories to back off from; empty categories mean all of them.
             headers["X-Sentry-Rate-Limits"] = f"{retry}::organization"
         return detail(429, rate_limited_detail(limit), headers)
-    if fault.status == 500:
+    if status == 500:
         return detail(500, "Internal Error")
     # 502/503/504 come from the load balancer in front of Sentry: HTML, not JSON.
     return Response(
-        f"<html><body><h1>{fault.status} Service Unavailable</h1></body></html>",
-        status_code=fault.status,
+        f"<html><body><h1>{status} Service Unavailable</h1></body></html>",
+        status_code=status,
         media_type="text/html",
-        headers={"Retry-After": retry} if fault.status == 503 else None,
+        headers={"Retry-After": retry} if status == 503 else None,
     )
+
+
+def base_url(request: Request) -> str:
+    """The sandbox's own URL as the client reached it (links in API answers and webhooks use it)."""
+    return str(request.base_url).rstrip("/")
 
 
 def sentry_state(request: Request) -> SentryState:

@@ -32,13 +32,21 @@ def _issue_tags(issue: Issue) -> list[dict[str, Any]]:
 
 
 def issue_to_api(state: SentryState, issue: Issue, base_url: str) -> dict[str, Any]:
+    return base_issue(state, issue, issue_permalink(state, issue, base_url)) | {
+        "tags": _issue_tags(issue),
+        "environment": issue.environment,
+    }
+
+
+def base_issue(state: SentryState, issue: Issue, permalink: str | None) -> dict[str, Any]:
+    """Sentry's GroupSerializer fields (what webhooks carry; lists and details add the sandbox extras)."""
     return {
         "id": str(issue.id),
         "shareId": None,
         "shortId": state.short_id(issue),
         "title": issue.title,
         "culprit": issue.culprit,
-        "permalink": issue_permalink(state, issue, base_url),
+        "permalink": permalink,
         "logger": None,
         "level": issue.level,
         "status": issue.status,
@@ -52,9 +60,10 @@ def issue_to_api(state: SentryState, issue: Issue, base_url: str) -> dict[str, A
         "issueCategory": "error",
         "metadata": issue.metadata,
         "numComments": issue.num_comments,
-        "assignedTo": None,
+        "assignedTo": issue.assigned_to,
         "isBookmarked": issue.is_bookmarked,
         "isSubscribed": False,
+        "subscriptionDetails": None,
         "hasSeen": issue.has_seen,
         "annotations": [],
         "isUnhandled": issue.is_unhandled,
@@ -62,8 +71,28 @@ def issue_to_api(state: SentryState, issue: Issue, base_url: str) -> dict[str, A
         "userCount": issue.user_count,
         "firstSeen": to_iso(issue.first_seen_ms),
         "lastSeen": to_iso(issue.last_seen_ms),
-        "tags": _issue_tags(issue),
-        "environment": issue.environment,
+    }
+
+
+def issue_api_url(state: SentryState, issue_id: int, base_url: str) -> str:
+    return f"{base_url}/api/0/organizations/{state.project.org}/issues/{issue_id}/"
+
+
+def issue_webhook_data(state: SentryState, issue: Issue, base_url: str, *, created: bool) -> dict[str, Any]:
+    """``data.issue`` of an ``issue`` webhook.
+
+    As in Sentry, only ``created`` (sent from the new Group) adds ``url``, ``web_url`` and
+    ``project_url``; status changes carry the bare serialization. ``permalink`` is null in both:
+    Sentry serializes without a user, and only members get a permalink.
+    """
+    serialized = base_issue(state, issue, None)
+    if not created:
+        return serialized
+    return {
+        "url": issue_api_url(state, issue.id, base_url),
+        "web_url": issue_permalink(state, issue, base_url),
+        "project_url": f"{base_url}/organizations/{state.project.org}/issues/?project={state.project.id}",
+        **serialized,
     }
 
 
@@ -120,3 +149,59 @@ def event_to_api(state: SentryState, event: StoredEvent, *, full: bool) -> dict[
             "entries": _entries(payload),
         }
     return out
+
+
+def _values(payload: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """Sentry's normalized interface shape ``{"values": [...]}`` (SDKs may send a bare list)."""
+    raw = payload.get(key)
+    if raw is None:
+        return None
+    return raw if isinstance(raw, dict) else {"values": raw}
+
+
+def event_webhook_data(state: SentryState, event: StoredEvent, base_url: str) -> dict[str, Any]:
+    """``data.event`` of an ``event_alert`` webhook: Sentry's ``Event.as_dict()`` plus its four links."""
+    payload = event.payload
+    summary = summarize(payload)
+    occurred_ms = parse_timestamp(payload.get("timestamp")) or event.received_ms
+    org, project = state.project.org, state.project
+    first = {
+        "event_id": event.event_id,
+        "project": project.id,
+        "release": payload.get("release"),
+        "dist": payload.get("dist"),
+        "platform": payload.get("platform", "other"),
+        "message": summary.message,
+        "datetime": to_iso(occurred_ms),
+        "tags": [[key, value] for key, value in sorted(event.tags.items())],
+    }
+    normalized = {
+        "_ref": project.id,
+        "_ref_version": 2,
+        "culprit": summary.culprit,
+        "environment": payload.get("environment"),
+        "exception": _values(payload, "exception"),
+        "breadcrumbs": _values(payload, "breadcrumbs"),
+        "fingerprint": payload.get("fingerprint") or ["{{ default }}"],
+        "hashes": [summary.group_hash],
+        "level": payload.get("level") or "error",
+        "location": summary.culprit or None,
+        "logger": payload.get("logger") or "",
+        "metadata": summary.metadata,
+        "received": event.received_ms / 1000,
+        "timestamp": occurred_ms / 1000,
+        "title": summary.title,
+        "type": summary.issue_type,
+        "version": "7",
+    }
+    rest = {k: v for k, v in sorted(payload.items()) if k not in first and k not in normalized}
+    issue_id = str(event.issue_id)
+    return {
+        **first,
+        **{k: v for k, v in normalized.items() if v is not None},
+        **rest,
+        "url": f"{base_url}/api/0/projects/{org}/{project.slug}/events/{event.event_id}/",
+        "web_url": f"{base_url}/organizations/{org}/issues/{issue_id}/events/{event.event_id}/",
+        "issue_url": issue_api_url(state, event.issue_id or 0, base_url),
+        "issue_id": issue_id,
+    }

@@ -1,42 +1,43 @@
-"""Sentry Web API (``/api/0/``): issues, issue events and alert rules, behind bearer tokens,
-per-endpoint rate limits and the injected fault queue.
+"""Sentry Web API (``/api/0/``): issues, comments, events, the project, alert rules and Crons monitors,
+behind bearer tokens, per-endpoint rate limits and the injected fault queue (see apibase).
 
 Endpoint names (used by ``rate_limits`` and ``faults`` in the control API): ``org-issues``,
-``project-issues``, ``issue``, ``issue-events``, ``rules``, ``rule``, ``project``.
+``project-issues``, ``issue``, ``issue-comments``, ``issue-events``, ``project-event``, ``eventids``,
+``project``, ``rules``, ``rule``, ``monitors``, ``monitor``, ``monitor-checkins``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .limits import RateDecision
-from .models import ISSUE_STATUSES, Issue, StoredEvent, now_ms, to_iso
-from .pagination import Cursor, link_header, paginate, parse_cursor
+from . import cronapi, ruleapi
+from .apibase import ApiError, api_route, check_org_and_project, cursor_param, int_param, read_json
+from .models import ISSUE_STATUSES, TOKEN_USER, Issue, StoredEvent, now_ms
+from .notifications import after_transitions
+from .pagination import link_header, paginate
 from .query import QueryError, parse_query
-from .responses import (
-    NOT_FOUND,
-    concurrency_limited_detail,
-    detail,
-    fault_response,
-    json_body,
-    rate_limited_detail,
-    sentry_state,
-)
+from .responses import NOT_FOUND, base_url
 from .serialize import event_to_api, issue_to_api
-from .store import RULE_REQUIRED_LISTS, SentryState
-
-Handler = Callable[[Request, SentryState], Awaitable[Response]]
+from .store import SentryState
 
 MAX_LIST_LIMIT = 100
 BULK_MUTATION_LIMIT = 1000  # Sentry's own cap, for explicit ids and for id-less searches alike
-FORBIDDEN = "You do not have permission to perform this action."
 SORTS = ("date", "new")
 BOOLEAN_ISSUE_FIELDS = ("isPublic", "isBookmarked", "hasSeen")
+EVENT_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+INVALID_EVENT_ID = (
+    "Event ID must be a valid UUID hex (32-36 characters long, containing only digits, dashes, or a-f characters)"
+)
+# The one team of the sandbox organization, for `assignedTo: "team:1"`.
+TEAM_ACTOR = {"type": "team", "id": "1", "name": "sandbox-team"}
 
 # Sentry's permission classes: a request needs any one of the scopes listed for its method.
 _READ, _WRITE, _ADMIN = "event:read", "event:write", "event:admin"
@@ -45,128 +46,13 @@ EVENT_SCOPES: Mapping[str, frozenset[str]] = {
     "PUT": frozenset({_WRITE, _ADMIN}),
     "DELETE": frozenset({_ADMIN}),
 }
-RULE_WRITE = frozenset({"project:write", "project:admin", "alerts:write"})
-RULE_SCOPES: Mapping[str, frozenset[str]] = {
-    "GET": frozenset({"project:read", "alerts:read"}) | RULE_WRITE,
-    "POST": RULE_WRITE,
-    "PUT": RULE_WRITE,
-    "DELETE": RULE_WRITE,
-}
+PROJECT_SCOPES: Mapping[str, frozenset[str]] = {"GET": frozenset({"project:read", "project:write", "project:admin"})}
+ORG_SCOPES: Mapping[str, frozenset[str]] = {"GET": frozenset({"org:read", "org:write", "org:admin"})}
 
 
-class ApiError(Exception):
-    """Raised anywhere below a handler to answer with ``response`` instead."""
-
-    def __init__(self, status: int, message: str | dict[str, Any]) -> None:
-        super().__init__(message)
-        body = {"detail": message} if isinstance(message, str) else message
-        self.response = JSONResponse(body, status_code=status)
-
-
-# ---- the wrapper every endpoint goes through -------------------------------------------------------
-
-
-def _authorize(request: Request, state: SentryState, scopes: Mapping[str, frozenset[str]]) -> None:
-    header = request.headers.get("authorization", "")
-    if not header:
-        raise ApiError(401, "Authentication credentials were not provided.")
-    scheme, _, token = header.partition(" ")
-    granted = state.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-    if granted is None:
-        raise ApiError(401, "Invalid token")
-    if not granted & scopes.get(request.method, frozenset()):
-        raise ApiError(403, FORBIDDEN)
-
-
-def _log(state: SentryState, request: Request, endpoint: str, status: int) -> None:
-    state.request_log.append(
-        {
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,
-            "params": [list(pair) for pair in request.query_params.multi_items()],
-            "endpoint": endpoint,
-            "status": status,
-            "at": to_iso(now_ms()),
-        }
-    )
-
-
-async def _limited_call(
-    request: Request, state: SentryState, name: str, scopes: Mapping[str, frozenset[str]], handler: Handler
-) -> Response:
-    decision: RateDecision = state.rate_limiter.acquire(name)
-    if not decision.allowed:
-        message = (
-            concurrency_limited_detail(decision.concurrent_limit)
-            if decision.over_concurrency
-            else rate_limited_detail(decision.limit)
-        )
-        # Windows are one second long, so the next one always starts within a second.
-        response: Response = detail(429, message, {"Retry-After": "1"})
-    else:
-        try:
-            _authorize(request, state, scopes)
-            response = await handler(request, state)
-        except ApiError as exc:
-            response = exc.response
-        finally:
-            state.rate_limiter.release(name)
-    response.headers.update(decision.headers())
-    return response
-
-
-def api_route(
-    path: str, name: str, methods: list[str], scopes: Mapping[str, frozenset[str]], handler: Handler
-) -> Route:
-    async def endpoint(request: Request) -> Response:
-        state = sentry_state(request)
-        fault = state.faults.take(name)
-        if fault is not None:
-            response = fault_response(fault, ingestion=False, limit=state.rate_limiter.limit_for(name))
-        else:
-            response = await _limited_call(request, state, name, scopes, handler)
-        _log(state, request, name, response.status_code)
-        return response
-
-    return Route(path, endpoint, methods=methods, name=name)
-
-
-# ---- shared argument handling ----------------------------------------------------------------------
-
-
-def _check_org_and_project(request: Request, state: SentryState) -> None:
-    """404 for another organisation or project slug, 403 for another project id, as Sentry answers."""
-    params = request.path_params
-    if params.get("org", state.project.org) != state.project.org:
-        raise ApiError(404, NOT_FOUND)
-    if params.get("project", state.project.slug) != state.project.slug:
-        raise ApiError(404, NOT_FOUND)
-    if any(p not in (str(state.project.id), "-1") for p in request.query_params.getlist("project")):
-        raise ApiError(403, FORBIDDEN)
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"invalid {name}") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"Invalid {name}: must be between {low} and {high}")
-    return value
-
-
-def _cursor(request: Request) -> Cursor | None:
-    raw = request.query_params.get("cursor")
-    if not raw:
-        return None
-    try:
-        return parse_cursor(raw)
-    except ValueError:
-        raise ApiError(400, "Invalid cursor parameter.") from None
+def _event_id(raw: str) -> str | None:
+    """Sentry's normalize_event_id: 32 hex digits, dashes allowed, lower-cased; None if not an id."""
+    return raw.replace("-", "").lower() if EVENT_ID.match(raw) else None
 
 
 def _search(request: Request, state: SentryState) -> tuple[list[Issue], str]:
@@ -183,12 +69,8 @@ def _search(request: Request, state: SentryState) -> tuple[list[Issue], str]:
     return state.search(query, request.query_params.getlist("environment"), sort), sort
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _issue(request: Request, state: SentryState) -> Issue:
-    _check_org_and_project(request, state)
+    check_org_and_project(request, state)
     try:
         issue = state.issues.get(int(request.path_params["issue_id"]))
     except ValueError:
@@ -196,6 +78,17 @@ def _issue(request: Request, state: SentryState) -> Issue:
     if issue is None:
         raise ApiError(404, NOT_FOUND)
     return issue
+
+
+def _assignee(value: Any) -> dict[str, Any] | None:
+    """``assignedTo``: ``user:<id>``, a member's username or email, ``team:<id>``, or empty to unassign."""
+    if value in (None, ""):
+        return None
+    if value in (f"user:{TOKEN_USER.id}", TOKEN_USER.id, TOKEN_USER.username, TOKEN_USER.email):
+        return TOKEN_USER.as_actor()
+    if value == f"team:{TEAM_ACTOR['id']}":
+        return dict(TEAM_ACTOR)
+    raise ApiError(400, {"assignedTo": ["Unable to resolve actor identifier"]})
 
 
 def _issue_changes(body: Any) -> dict[str, Any]:
@@ -207,21 +100,17 @@ def _issue_changes(body: Any) -> dict[str, Any]:
         if body["status"] not in ISSUE_STATUSES:
             raise ApiError(400, {"status": [f'"{body["status"]}" is not a valid choice.']})
         changes["status"] = body["status"]
+    if "assignedTo" in body:
+        changes["assignedTo"] = _assignee(body["assignedTo"])
     for name in BOOLEAN_ISSUE_FIELDS:
         if name in body:
             if not isinstance(body[name], bool):
                 raise ApiError(400, {name: ["Must be a valid boolean."]})
             changes[name] = body[name]
     if not changes:
-        raise ApiError(400, f"Nothing to update; the sandbox understands status and {list(BOOLEAN_ISSUE_FIELDS)}")
+        understood = ["status", "assignedTo", *BOOLEAN_ISSUE_FIELDS]
+        raise ApiError(400, f"Nothing to update; the sandbox understands {understood}")
     return changes
-
-
-async def _read_json(request: Request) -> Any:
-    try:
-        return await json_body(request)
-    except ValueError:
-        raise ApiError(400, "Malformed JSON body") from None
 
 
 # ---- issues ----------------------------------------------------------------------------------------
@@ -247,26 +136,58 @@ def _bulk_targets(request: Request, state: SentryState) -> list[Issue]:
 
 
 async def issue_collection(request: Request, state: SentryState) -> Response:
-    _check_org_and_project(request, state)
+    check_org_and_project(request, state)
     if request.method == "GET":
         return _list_issues(request, state)
     if request.method == "DELETE":
         state.delete_issues(_bulk_targets(request, state))
         return Response(status_code=204)
-    changes = _issue_changes(await _read_json(request))
+    changes = _issue_changes(await read_json(request))
     targets = _bulk_targets(request, state)
     if not targets:
         return Response(status_code=204)
-    state.update_issues(targets, changes)
+    after_transitions(state, state.update_issues(targets, changes), base_url(request))
     return JSONResponse({**changes, **({"statusDetails": {}} if "status" in changes else {})})
 
 
+def _direct_hit(request: Request, state: SentryState) -> Response | None:
+    """Before any search, like OrganizationGroupIndexEndpoint: an event id or (with ``shortIdLookup=1``)
+    a short id as the whole query, then repeated ``group=<id>``, which ignores the query entirely."""
+    base = base_url(request)
+    query = request.query_params.get("query", "").strip()
+    event_id = _event_id(query) if query else None
+    if event_id is not None:
+        event = state.find_event(event_id, errors_only=True)
+        issue = None if event is None else state.issues.get(event.issue_id or 0)
+        if issue is not None:
+            body = [issue_to_api(state, issue, base) | {"matchingEventId": event_id}]
+            return JSONResponse(body, headers={"X-Sentry-Direct-Hit": "1"})
+    if query and request.query_params.get("shortIdLookup") == "1":
+        issue = next((i for i in state.issues.values() if state.short_id(i).lower() == query.lower()), None)
+        if issue is not None:
+            return JSONResponse([issue_to_api(state, issue, base)], headers={"X-Sentry-Direct-Hit": "1"})
+    raw_groups = request.query_params.getlist("group")
+    try:
+        group_ids = {int(raw) for raw in raw_groups}
+    except ValueError:
+        raise ApiError(400, "Group ids must be integers") from None
+    if not group_ids:
+        return None
+    # Unknown (or deleted) ids are simply absent; status, environment, limit and cursor do not apply.
+    found = [state.issues[i] for i in sorted(group_ids) if i in state.issues]
+    return JSONResponse([issue_to_api(state, issue, base) for issue in found])
+
+
 def _list_issues(request: Request, state: SentryState) -> Response:
-    limit = _int_param(request, "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-    cursor = _cursor(request)
+    if "organizations" in request.url.path.split("/"):
+        hit = _direct_hit(request, state)
+        if hit is not None:
+            return hit
+    limit = int_param(request, "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+    cursor = cursor_param(request)
     matched, sort = _search(request, state)
     page = paginate(matched, lambda issue: issue.sort_key(sort), cursor, limit)
-    base = _base_url(request)
+    base = base_url(request)
     link = link_header(f"{base}{request.url.path}", request.query_params.multi_items(), page)
     body = [issue_to_api(state, issue, base) for issue in page.items]
     return JSONResponse(body, headers={"Link": link, "X-Hits": str(len(matched))})
@@ -278,12 +199,23 @@ async def issue_details(request: Request, state: SentryState) -> Response:
         state.delete_issues([issue])
         return Response(status_code=202)  # Sentry schedules the deletion and answers 202
     if request.method == "PUT":
-        state.update_issues([issue], _issue_changes(await _read_json(request)))
-    body = issue_to_api(state, issue, _base_url(request))
+        changes = _issue_changes(await read_json(request))
+        after_transitions(state, state.update_issues([issue], changes), base_url(request))
+    body = issue_to_api(state, issue, base_url(request))
     return JSONResponse(body | {"activity": [], "seenBy": [], "participants": [], "userReportCount": 0})
 
 
-# ---- issue events ----------------------------------------------------------------------------------
+async def issue_comments(request: Request, state: SentryState) -> Response:
+    """GroupNotesEndpoint GET: the issue's notes, newest first, in Sentry's activity shape."""
+    issue = _issue(request, state)
+    notes = state.comments.get(issue.id, [])
+    ordered = sorted(notes, key=lambda c: (c.created_ms, c.id), reverse=True)
+    page = paginate(ordered, lambda c: (c.created_ms, c.id), cursor_param(request), MAX_LIST_LIMIT)
+    link = link_header(f"{base_url(request)}{request.url.path}", request.query_params.multi_items(), page)
+    return JSONResponse([comment.as_api() for comment in page.items], headers={"Link": link})
+
+
+# ---- events ----------------------------------------------------------------------------------------
 
 
 def _ordered_events(state: SentryState, issue: Issue) -> list[tuple[int, int, StoredEvent]]:
@@ -298,9 +230,9 @@ async def issue_events(request: Request, state: SentryState) -> Response:
     event_id = request.path_params.get("event_id")
     if event_id is None:
         full = request.query_params.get("full", "").lower() in ("1", "true")
-        limit = _int_param(request, "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-        page = paginate(ordered, lambda t: (t[0], t[1]), _cursor(request), limit)
-        link = link_header(f"{_base_url(request)}{request.url.path}", request.query_params.multi_items(), page)
+        limit = int_param(request, "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+        page = paginate(ordered, lambda t: (t[0], t[1]), cursor_param(request), limit)
+        link = link_header(f"{base_url(request)}{request.url.path}", request.query_params.multi_items(), page)
         body = [event_to_api(state, event, full=full) for _, _, event in page.items]
         return JSONResponse(body, headers={"Link": link})
     chosen = {"latest": ordered[:1], "oldest": ordered[-1:]}.get(
@@ -311,52 +243,52 @@ async def issue_events(request: Request, state: SentryState) -> Response:
     return JSONResponse(event_to_api(state, chosen[0][2], full=True))
 
 
-# ---- alert rules -----------------------------------------------------------------------------------
+def _neighbours(state: SentryState, event: StoredEvent) -> dict[str, str | None]:
+    """``previousEventID``/``nextEventID`` within the event's issue, by arrival (none for transactions)."""
+    siblings = [] if event.issue_id is None else state.events_by_issue.get(event.issue_id, [])
+    index = next((i for i, e in enumerate(siblings) if e is event), None)
+    if index is None:
+        return {"previousEventID": None, "nextEventID": None}
+    return {
+        "previousEventID": siblings[index - 1].event_id if index > 0 else None,
+        "nextEventID": siblings[index + 1].event_id if index + 1 < len(siblings) else None,
+    }
 
 
-def _validated_rule(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
-    errors: dict[str, list[str]] = {}
-    if not isinstance(body.get("name"), str) or not body["name"].strip():
-        errors["name"] = ["This field is required."]
-    for key in RULE_REQUIRED_LISTS:
-        if not isinstance(body.get(key), list):
-            errors[key] = ["This field is required." if key not in body else "Expected a list of items."]
-    if errors:
-        raise ApiError(400, errors)
-    return body
+async def project_event(request: Request, state: SentryState) -> Response:
+    """Retrieve an Event for a Project: errors and transactions by the id the SDK reported."""
+    check_org_and_project(request, state)
+    raw = str(request.path_params["event_id"])
+    event = state.find_event(raw) if _event_id(raw) else None
+    if event is None:
+        raise ApiError(404, "Event not found")
+    body = event_to_api(state, event, full=True) | _neighbours(state, event) | {"userReport": None}
+    return JSONResponse(body)
 
 
-async def rule_collection(request: Request, state: SentryState) -> Response:
-    _check_org_and_project(request, state)
-    if request.method == "GET":
-        return JSONResponse(list(state.rules.values()))
-    return JSONResponse(state.save_rule(_validated_rule(await _read_json(request))))
-
-
-async def rule_details(request: Request, state: SentryState) -> Response:
-    _check_org_and_project(request, state)
-    try:
-        rule_id = int(request.path_params["rule_id"])
-    except ValueError:
-        rule_id = 0
-    if rule_id not in state.rules:
+async def event_id_lookup(request: Request, state: SentryState) -> Response:
+    """Resolve an Event ID: error events only (Sentry excludes transactions)."""
+    check_org_and_project(request, state)
+    event_id = _event_id(str(request.path_params["event_id"]))
+    if event_id is None:
+        raise ApiError(400, INVALID_EVENT_ID)
+    event = state.find_event(event_id, errors_only=True)
+    if event is None:
         raise ApiError(404, NOT_FOUND)
-    if request.method == "DELETE":
-        del state.rules[rule_id]
-        return Response(status_code=202)
-    if request.method == "PUT":
-        return JSONResponse(state.save_rule(_validated_rule(await _read_json(request)), rule_id))
-    return JSONResponse(state.rules[rule_id])
-
-
-PROJECT_SCOPES: Mapping[str, frozenset[str]] = {"GET": frozenset({"project:read", "project:write", "project:admin"})}
+    return JSONResponse(
+        {
+            "organizationSlug": state.project.org,
+            "projectSlug": state.project.slug,
+            "groupId": str(event.issue_id),
+            "eventId": event.event_id,
+            "event": event_to_api(state, event, full=True),
+        }
+    )
 
 
 async def project_details(request: Request, state: SentryState) -> Response:
     """The project's summary: clients resolve a project slug to the numeric id the issue search filters on."""
-    _check_org_and_project(request, state)
+    check_org_and_project(request, state)
     project = state.project
     return JSONResponse(
         {
@@ -372,29 +304,25 @@ async def project_details(request: Request, state: SentryState) -> Response:
 def routes() -> list[Route]:
     issue_methods = ["GET", "PUT", "DELETE"]
     org, project = "/api/0/organizations/{org}", "/api/0/projects/{org}/{project}"
-    events_scopes = {"GET": EVENT_SCOPES["GET"]}
-    return [
+    read = {"GET": EVENT_SCOPES["GET"]}
+    issue_routes = [
         api_route(f"{org}/issues/", "org-issues", issue_methods, EVENT_SCOPES, issue_collection),
         api_route(f"{project}/issues/", "project-issues", issue_methods, EVENT_SCOPES, issue_collection),
-        api_route("/api/0/issues/{issue_id}/", "issue", issue_methods, EVENT_SCOPES, issue_details),
-        api_route(f"{org}/issues/{{issue_id}}/", "issue", issue_methods, EVENT_SCOPES, issue_details),
-        api_route("/api/0/issues/{issue_id}/events/", "issue-events", ["GET"], events_scopes, issue_events),
-        api_route(
-            "/api/0/issues/{issue_id}/events/{event_id}/",
-            "issue-events",
-            ["GET"],
-            events_scopes,
-            issue_events,
-        ),
-        api_route(f"{org}/issues/{{issue_id}}/events/", "issue-events", ["GET"], events_scopes, issue_events),
-        api_route(
-            f"{org}/issues/{{issue_id}}/events/{{event_id}}/",
-            "issue-events",
-            ["GET"],
-            events_scopes,
-            issue_events,
-        ),
+    ]
+    for prefix in ("/api/0", org):  # every issue endpoint also has an org-scoped form
+        issue_routes += [
+            api_route(f"{prefix}/issues/{{issue_id}}/", "issue", issue_methods, EVENT_SCOPES, issue_details),
+            api_route(f"{prefix}/issues/{{issue_id}}/comments/", "issue-comments", ["GET"], read, issue_comments),
+            api_route(f"{prefix}/issues/{{issue_id}}/events/", "issue-events", ["GET"], read, issue_events),
+            api_route(
+                f"{prefix}/issues/{{issue_id}}/events/{{event_id}}/", "issue-events", ["GET"], read, issue_events
+            ),
+        ]
+    return [
+        *issue_routes,
+        api_route(f"{project}/events/{{event_id}}/", "project-event", ["GET"], PROJECT_SCOPES, project_event),
+        api_route(f"{org}/eventids/{{event_id}}/", "eventids", ["GET"], ORG_SCOPES, event_id_lookup),
         api_route(f"{project}/", "project", ["GET"], PROJECT_SCOPES, project_details),
-        api_route(f"{project}/rules/", "rules", ["GET", "POST"], RULE_SCOPES, rule_collection),
-        api_route(f"{project}/rules/{{rule_id}}/", "rule", ["GET", "PUT", "DELETE"], RULE_SCOPES, rule_details),
+        *ruleapi.routes(project),
+        *cronapi.routes(org),
     ]

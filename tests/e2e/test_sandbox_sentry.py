@@ -121,13 +121,17 @@ def test_sdk_exception_with_breadcrumbs_arrives_compressed_and_becomes_an_issue(
         ("trading", "Trading action: arbitrage_scan_started"),
     ]
     (raw,) = sentry_sandbox.client.raw_envelopes()
-    assert raw["content_encoding"] == algo and "Bot command: /arbitrage" in raw["body"]
+    assert raw["content_encoding"] == algo
+    assert "Bot command: /arbitrage" in raw["body"]
 
     response = api.get(org_issues(sentry_sandbox), params={"project": sentry_sandbox.project_id, "query": "test:true"})
     (issue,) = response.json()
     assert issue["title"] == "ValueError: price feed returned garbage"
-    assert issue["id"] == event["issue_id"] and issue["status"] == "unresolved" and issue["count"] == "1"
-    assert issue["metadata"]["type"] == "ValueError" and issue["environment"] == "sandbox"
+    assert issue["id"] == event["issue_id"]
+    assert issue["status"] == "unresolved"
+    assert issue["count"] == "1"
+    assert issue["metadata"]["type"] == "ValueError"
+    assert issue["environment"] == "sandbox"
     assert issue["project"] == {"id": "1", "slug": "sandbox-project", "name": "sandbox-project", "platform": "python"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", issue["lastSeen"])
 
@@ -160,9 +164,11 @@ def test_hand_made_brotli_envelope_with_length_and_newline_items(
         content=brotli.compress(body),
         headers={"Content-Encoding": "br", "Content-Type": "application/x-sentry-envelope"},
     )
-    assert response.status_code == 200 and response.json() == {"id": event_id}
+    assert response.status_code == 200
+    assert response.json() == {"id": event_id}
     (stored,) = sentry_sandbox.client.events(type="event")
-    assert stored["public_key"] == "httpx-key" and stored["payload"]["message"] == "hello from httpx"
+    assert stored["public_key"] == "httpx-key"
+    assert stored["payload"]["message"] == "hello from httpx"
     assert sentry_sandbox.client.stats()["items"] == {"event": 1, "client_report": 1}
     (issue,) = api.get(project_issues(sentry_sandbox)).json()
     assert (issue["title"], issue["level"], issue["type"]) == ("hello from httpx", "warning", "default")
@@ -175,7 +181,8 @@ def test_legacy_store_endpoint_and_dsn_in_envelope_header(sentry_sandbox: Sentry
         content=gzip.compress(json.dumps({"message": "legacy"}).encode()),
         headers={"Content-Encoding": "gzip", "X-Sentry-Auth": "Sentry sentry_key=legacy, sentry_version=7"},
     )
-    assert stored.status_code == 200 and len(stored.json()["id"]) == 32
+    assert stored.status_code == 200
+    assert len(stored.json()["id"]) == 32
     header = json.dumps({"dsn": make_dsn(url, 1, "from-header")})
     enveloped = httpx.post(f"{url}/api/1/envelope/", content=f'{header}\n{{"type":"event"}}\n{{"message":"x"}}\n')
     assert enveloped.status_code == 200
@@ -190,7 +197,8 @@ def test_ingestion_rejects_like_relay(sentry_sandbox: SentrySandbox) -> None:
     assert (no_key.status_code, no_key.json()) == (401, {"detail": "missing authorization information"})
     assert httpx.post(f"{url}/api/999/envelope/", content=envelope, headers=auth).status_code == 404
     bad_gzip = httpx.post(f"{url}/api/1/envelope/", content=envelope, headers={**auth, "Content-Encoding": "gzip"})
-    assert bad_gzip.status_code == 400 and "gzip" in bad_gzip.json()["detail"]
+    assert bad_gzip.status_code == 400
+    assert "gzip" in bad_gzip.json()["detail"]
 
     sentry_sandbox.client.configure(public_keys=["only-this"])
     assert httpx.post(f"{url}/api/1/envelope/", content=envelope, headers=auth).status_code == 403
@@ -249,7 +257,8 @@ def test_transaction_and_error_share_the_trace(sentry_sandbox: SentrySandbox) ->
     (error,) = sentry_sandbox.client.events(type="event")
     trace_id = transaction["payload"]["contexts"]["trace"]["trace_id"]
     assert error["payload"]["contexts"]["trace"]["trace_id"] == trace_id
-    assert transaction["issue_id"] is None and transaction["tags"]["transaction"] == "worker.tasks.scan_market"
+    assert transaction["issue_id"] is None
+    assert transaction["tags"]["transaction"] == "worker.tasks.scan_market"
     assert error["envelope_headers"]["trace"]["trace_id"] == trace_id
 
 
@@ -273,7 +282,9 @@ def test_pagination_over_1000_issues_returns_each_exactly_once(
     seeded = seed_many(sentry_sandbox, 1000)
     pages = list(iterate_issues(api, path(sentry_sandbox), {"project": 1, "query": "", "limit": 100}))
     seen = [issue["id"] for page in pages for issue in page]
-    assert len(pages) == 10 and len(seen) == 1000 and set(seen) == set(seeded)
+    assert len(pages) == 10
+    assert len(seen) == 1000
+    assert set(seen) == set(seeded)
     keys = [(issue["lastSeen"], int(issue["id"])) for page in pages for issue in page]
     assert keys == sorted(keys, reverse=True)  # lastSeen desc, then id desc
 
@@ -294,7 +305,8 @@ def test_limit_cursor_and_query_validation(sentry_sandbox: SentrySandbox, api: h
     assert api.get(path, params={"limit": 101}).status_code == 400
     assert api.get(path, params={"cursor": "garbage"}).json() == {"detail": "Invalid cursor parameter."}
     bad_query = api.get(path, params={"query": "test:true OR level:fatal"})
-    assert bad_query.status_code == 400 and '"OR" or "AND" are not supported' in bad_query.json()["detail"]
+    assert bad_query.status_code == 400
+    assert '"OR" or "AND" are not supported' in bad_query.json()["detail"]
     assert api.get(path, params={"project": 2}).status_code == 403
     assert api.get("/api/0/organizations/other-org/issues/").status_code == 404
 
@@ -336,7 +348,8 @@ def test_query_filters(sentry_sandbox: SentrySandbox, api: httpx.Client) -> None
 def test_seeding_ten_thousand_issues(sentry_sandbox: SentrySandbox, api: httpx.Client) -> None:
     seed_many(sentry_sandbox, 10_000, tags={"test": "true"})
     response = api.get(project_issues(sentry_sandbox), params={"query": "test:true", "limit": 100})
-    assert response.headers["X-Hits"] == "10000" and len(response.json()) == 100
+    assert response.headers["X-Hits"] == "10000"
+    assert len(response.json()) == 100
 
 
 # ---- Web API: mutations --------------------------------------------------------------------------------
@@ -357,12 +370,14 @@ def test_bulk_delete_without_ids_deletes_every_match(sentry_sandbox: SentrySandb
 def test_bulk_put_with_ids_changes_only_those(sentry_sandbox: SentrySandbox, api: httpx.Client) -> None:
     ids = seed_many(sentry_sandbox, 10)
     response = api.put(org_issues(sentry_sandbox), params=[("id", ids[0]), ("id", ids[3])], json={"status": "resolved"})
-    assert response.status_code == 200 and response.json() == {"status": "resolved", "statusDetails": {}}
+    assert response.status_code == 200
+    assert response.json() == {"status": "resolved", "statusDetails": {}}
     statuses = {i["id"]: i["status"] for i in sentry_sandbox.client.issues()}
     assert {i for i, s in statuses.items() if s == "resolved"} == {ids[0], ids[3]}
 
     invalid = api.put(org_issues(sentry_sandbox), params={"id": ids[1]}, json={"status": "closed"})
-    assert invalid.status_code == 400 and invalid.json() == {"status": ['"closed" is not a valid choice.']}
+    assert invalid.status_code == 400
+    assert invalid.json() == {"status": ['"closed" is not a valid choice.']}
     too_many = api.put(
         org_issues(sentry_sandbox), params=[("id", str(n)) for n in range(1001)], json={"status": "ignored"}
     )
@@ -379,7 +394,8 @@ def test_id_brackets_are_not_ids_so_the_call_hits_everything(sentry_sandbox: Sen
 def test_single_issue_get_put_delete_and_events(sentry_sandbox: SentrySandbox, api: httpx.Client) -> None:
     (issue_id,) = sentry_sandbox.client.seed_issues([{"type": "TimeoutError", "value": "DMarket slow"}])
     issue = api.get(f"/api/0/organizations/{sentry_sandbox.org}/issues/{issue_id}/").json()
-    assert issue["title"] == "TimeoutError: DMarket slow" and issue["shortId"] == f"SANDBOX-PROJECT-{issue_id}"
+    assert issue["title"] == "TimeoutError: DMarket slow"
+    assert issue["shortId"] == f"SANDBOX-PROJECT-{issue_id}"
     assert api.put(f"/api/0/issues/{issue_id}/", json={"status": "ignored"}).json()["status"] == "ignored"
     assert api.get(f"/api/0/issues/{issue_id}/events/").json() == []
     assert api.get(f"/api/0/issues/{issue_id}/events/latest/").status_code == 404
@@ -445,7 +461,8 @@ def test_fault_queue_replaces_the_next_responses(sentry_sandbox: SentrySandbox, 
 
     sentry_sandbox.client.configure(faults=[{"endpoint": "envelope", "status": 429, "retry_after": 60}])
     response = httpx.post(f"{sentry_sandbox.url}/api/1/envelope/?sentry_key=k", content=b"{}\n")
-    assert response.status_code == 429 and response.headers["X-Sentry-Rate-Limits"] == "60::organization"
+    assert response.status_code == 429
+    assert response.headers["X-Sentry-Rate-Limits"] == "60::organization"
 
 
 # ---- alert rules ---------------------------------------------------------------------------------------
@@ -455,22 +472,26 @@ def test_alert_rules_crud_and_validation(sentry_sandbox: SentrySandbox, api: htt
     path = f"/api/0/projects/{sentry_sandbox.org}/{sentry_sandbox.project}/rules/"
     missing = api.post(path, json={"name": "Bot crashed"})
     assert missing.status_code == 400
-    assert missing.json() == {"actions": ["This field is required."], "conditions": ["This field is required."]}
+    assert missing.json() == {"actionMatch": ["This field is required."], "frequency": ["This field is required."]}
     rule = {
         "name": "Bot crashed",
         "actionMatch": "all",
+        "filterMatch": "all",
         "conditions": [{"id": "sentry.rules.conditions.first_seen_event.FirstSeenEventCondition"}],
         "filters": [{"id": "sentry.rules.filters.level.LevelFilter", "match": "eq", "level": "50"}],
         "actions": [{"id": "sentry.mail.actions.NotifyEmailAction", "targetType": "IssueOwners"}],
         "frequency": 5,
     }
-    created = api.post(path, json=rule).json()
-    assert {k: created[k] for k in rule} == rule
-    assert api.get(path).json() == [created]
-    updated = api.put(f"{path}{created['id']}/", json={**rule, "name": "Bot down"}).json()
-    assert updated["name"] == "Bot down" and updated["dateCreated"] == created["dateCreated"]
-    assert api.delete(f"{path}{created['id']}/").status_code == 202
-    assert api.get(f"{path}{created['id']}/").status_code == 404
+    created = api.post(path, json=rule)
+    assert created.status_code == 200, created.text  # Sentry answers 200, not 201
+    body = created.json()
+    assert {k: body[k] for k in rule} == rule
+    assert api.get(path).json() == [body]
+    updated = api.put(f"{path}{body['id']}/", json={**rule, "name": "Bot down"}).json()
+    assert updated["name"] == "Bot down"
+    assert updated["dateCreated"] == body["dateCreated"]
+    assert api.delete(f"{path}{body['id']}/").status_code == 202
+    assert api.get(f"{path}{body['id']}/").status_code == 404
 
 
 # ---- for people ----------------------------------------------------------------------------------------
@@ -485,7 +506,8 @@ def test_index_and_permalink_pages_show_events_with_breadcrumbs(sentry_sandbox: 
     assert "[http] API request: GET /exchange/v1/market/items" in index
     issue = sentry_sandbox.client.issues()[0]
     permalink = issue["permalink"]
-    assert permalink.startswith(sentry_sandbox.url) and event["event_id"] in httpx.get(permalink).text
+    assert permalink.startswith(sentry_sandbox.url)
+    assert event["event_id"] in httpx.get(permalink).text
     # The search link /test_sentry replies with finds the issue by event id, and nothing by a stranger's.
     search = f"{sentry_sandbox.url}/organizations/{sentry_sandbox.org}/issues/"
     assert issue["title"] in httpx.get(search, params={"query": event["event_id"]}).text
@@ -496,5 +518,6 @@ def test_cli_help_lists_the_flags() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sandbox.sentry", "--help"], capture_output=True, text=True, timeout=30, check=True
     )
-    for flag in ("--port", "--org", "--project", "--project-id", "--token", "--public-key", "--rate-limit"):
+    flags = ("--port", "--org", "--project", "--project-id", "--token", "--public-key", "--rate-limit")
+    for flag in (*flags, "--webhook-url", "--webhook-secret"):
         assert flag in result.stdout

@@ -22,6 +22,8 @@ class SentrySandbox:
     org: str
     project: str
     project_id: int
+    installation_uuid: str  # the sandbox integration's, for NotifyEventSentryAppAction rules
+    webhook_secret: str  # the integration's client secret: webhook signatures verify with it
 
     @property
     def api_url(self) -> str:
@@ -41,11 +43,14 @@ def _sentry_sandbox_server() -> Iterator[SentrySandbox]:
             org=options.org,
             project=options.project_slug,
             project_id=options.project_id,
+            installation_uuid=options.installation_uuid,
+            webhook_secret=options.webhook_secret,
         )
 
 
 @pytest.fixture
 def sentry_sandbox(_sentry_sandbox_server: SentrySandbox) -> SentrySandbox:
-    """The Sentry sandbox with no data and its start-up config (no limits, no faults, default token)."""
+    """The Sentry sandbox with no data and its start-up config (no limits, no faults, default token,
+    no webhook URL)."""
     _sentry_sandbox_server.client.reset()
     return _sentry_sandbox_server
