@@ -12,10 +12,14 @@ from sandbox.dmarket.app import build_app
 from sandbox.dmarket.signing import DEMO_PUBLIC_KEY_HEX, DEMO_SECRET_KEY_HEX, normalize_public_key
 from sandbox.dmarket.state import (
     DEFAULT_ITEMS_PER_GAME,
+    DEFAULT_KEYLESS_OTHER_RATE_LIMIT_RPS,
     DEFAULT_KEYLESS_RATE_LIMIT_RPS,
+    DEFAULT_LAST_SALES_RATE_LIMIT_RPS,
     DEFAULT_MAX_CLOCK_SKEW_S,
+    DEFAULT_OTHER_RATE_LIMIT_RPS,
     DEFAULT_RATE_LIMIT_RPS,
     DEFAULT_SEED,
+    LARGE_ITEMS_PER_GAME,
     SandboxSettings,
 )
 from sandbox.server import cli_main
@@ -40,23 +44,44 @@ def _public_key(value: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="market generator seed (default: %(default)s)")
-    parser.add_argument(
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
         "--items-per-game",
         type=_non_negative_int,
         default=DEFAULT_ITEMS_PER_GAME,
         help="listings generated per game (default: %(default)s)",
     )
-    parser.add_argument(
-        "--rate-limit-rps",
-        type=_non_negative_int,
-        default=DEFAULT_RATE_LIMIT_RPS,
-        help="market-items requests/second per API key; 0 = off (default: %(default)s, DMarket's limit)",
+    size.add_argument(
+        "--large-market",
+        dest="items_per_game",
+        action="store_const",
+        const=LARGE_ITEMS_PER_GAME,
+        help=f"the benchmark market: {LARGE_ITEMS_PER_GAME} listings per game",
     )
+    limits = [
+        ("--rate-limit-rps", DEFAULT_RATE_LIMIT_RPS, "market-items requests/second per API key"),
+        (
+            "--keyless-rate-limit-rps",
+            DEFAULT_KEYLESS_RATE_LIMIT_RPS,
+            "market-items requests/second per address, keyless",
+        ),
+        ("--last-sales-rate-limit-rps", DEFAULT_LAST_SALES_RATE_LIMIT_RPS, "last-sales requests/second per API key"),
+        ("--other-rate-limit-rps", DEFAULT_OTHER_RATE_LIMIT_RPS, "other methods (aggregated prices) per API key"),
+        (
+            "--keyless-other-rate-limit-rps",
+            DEFAULT_KEYLESS_OTHER_RATE_LIMIT_RPS,
+            "other methods (and last sales) per address, keyless",
+        ),
+    ]
+    for flag, default, meaning in limits:
+        parser.add_argument(
+            flag, type=_non_negative_int, default=default, help=f"{meaning}; 0 = off (default: %(default)s, DMarket's)"
+        )
     parser.add_argument(
-        "--keyless-rate-limit-rps",
+        "--sales-anchor",
         type=_non_negative_int,
-        default=DEFAULT_KEYLESS_RATE_LIMIT_RPS,
-        help="requests/second per client address without API keys; 0 = off (default: %(default)s)",
+        default=None,
+        help="unix seconds that sale dates count back from (default: when the server starts)",
     )
     parser.add_argument(
         "--public-key",
@@ -88,6 +113,10 @@ def _build(args: argparse.Namespace) -> ASGIApp:
             items_per_game=args.items_per_game,
             rate_limit_rps=args.rate_limit_rps,
             keyless_rate_limit_rps=args.keyless_rate_limit_rps,
+            last_sales_rate_limit_rps=args.last_sales_rate_limit_rps,
+            other_rate_limit_rps=args.other_rate_limit_rps,
+            keyless_other_rate_limit_rps=args.keyless_other_rate_limit_rps,
+            sales_anchor=args.sales_anchor,
             public_keys=public_keys,
             max_clock_skew_s=args.max_clock_skew_s,
         )

@@ -92,23 +92,33 @@ class InvalidCursorError(ValueError):
     """The cursor was not issued by this sandbox for this query."""
 
 
-def encode_cursor(query: ListingQuery, offset: int) -> str:
-    payload = json.dumps({"o": offset, "q": query.fingerprint()}, separators=(",", ":"))
+def encode_offset_cursor(fingerprint: str, offset: int) -> str:
+    """An opaque cursor: an offset bound to the fingerprint of the request that issued it."""
+    payload = json.dumps({"o": offset, "q": fingerprint}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, query: ListingQuery) -> int:
-    """The offset a cursor points at; raises :class:`InvalidCursorError` for anything else."""
+def decode_offset_cursor(cursor: str, fingerprint: str) -> int:
+    """The offset of a cursor issued for ``fingerprint``; raises :class:`InvalidCursorError` otherwise."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        offset, fingerprint = payload["o"], payload["q"]
+        offset, issued_for = payload["o"], payload["q"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise InvalidCursorError("cursor is not a cursor issued by this server") from exc
-    if fingerprint != query.fingerprint():
+    if issued_for != fingerprint:
         raise InvalidCursorError("cursor belongs to a different query (filters or order changed)")
     if type(offset) is not int or offset < 0:
         raise InvalidCursorError("cursor is not a cursor issued by this server")
     return offset
+
+
+def encode_cursor(query: ListingQuery, offset: int) -> str:
+    return encode_offset_cursor(query.fingerprint(), offset)
+
+
+def decode_cursor(cursor: str, query: ListingQuery) -> int:
+    """The offset a cursor points at; raises :class:`InvalidCursorError` for anything else."""
+    return decode_offset_cursor(cursor, query.fingerprint())
 
 
 @dataclass(frozen=True, slots=True)

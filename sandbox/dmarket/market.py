@@ -11,6 +11,9 @@ Shape of the generated market, per game:
   the real market, and all listings of a title share its suggested price;
 * most listings sit at or above the suggested price, about 7% are 10-40% under it (the deals an
   arbitrage scan looks for), and about 3% of titles have no suggested price at all.
+
+``generate_catalogue(seed, n)`` returns the catalogue itself (listed or not), drawn from the same random
+stream before the listings. What each title is really worth lives in ``truth.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -247,23 +249,71 @@ def _listing_price(rng: random.Random, suggested: int | None) -> int:
     return max(MIN_PRICE_CENTS, suggested * rng.randint(low_bp, high_bp) // 10_000)
 
 
+_UUID_VARIANT_CLEAR = ~(0xC000 << 48)
+_UUID_VARIANT_RFC4122 = 0x8000 << 48
+_UUID_VERSION_CLEAR = ~(0xF000 << 64)
+_UUID_VERSION_4 = 4 << 76
+
+
 def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    # Exactly str(uuid.UUID(int=rng.getrandbits(128), version=4)), without building a UUID object:
+    # the large market makes 80,000 of these at start-up.
+    bits = rng.getrandbits(128) & _UUID_VARIANT_CLEAR | _UUID_VARIANT_RFC4122
+    digits = f"{bits & _UUID_VERSION_CLEAR | _UUID_VERSION_4:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """A distinct title of one game, listed or not: what every listing of the title shares."""
+
+    game_id: str
+    title: str
+    class_id: str
+    suggested_price_cents: int | None  # None: DMarket has no suggested price for this title
+    category: str
+    category_path: str
+    quality: str
+    exterior: str | None
+
+
+Catalogue = Mapping[str, Mapping[str, CatalogueEntry]]  # game id -> title -> entry
+
+
+def _game_rng(seed: int, game_id: str) -> random.Random:
+    # A string seed is hashed (SHA-512) by random.Random, so it is stable across runs and platforms.
+    return random.Random(f"sandbox.dmarket:{seed}:{game_id}")
+
+
+def _draw_catalogue(rng: random.Random, game_id: str, items_per_game: int) -> list[CatalogueEntry]:
+    pool = _TITLE_POOLS[game_id]()
+    # Fewer titles than listings, so popular titles are listed several times, as on the real market.
+    chosen = rng.sample(pool, k=min(len(pool), max(1, items_per_game * 3 // 5)))
+    suggested = [
+        None
+        if _percent_roll(rng, NO_SUGGESTED_PRICE_SHARE_PERCENT)
+        else _log_uniform_cents(rng, MIN_SUGGESTED_CENTS, MAX_SUGGESTED_CENTS)
+        for _ in chosen
+    ]
+    class_ids = [f"{game_id}:{rng.getrandbits(40):x}" for _ in chosen]
+    return [
+        CatalogueEntry(
+            game_id=game_id,
+            title=entry.title,
+            class_id=class_id,
+            suggested_price_cents=suggested_cents,
+            category=entry.category,
+            category_path=entry.category_path,
+            quality=entry.quality,
+            exterior=entry.exterior,
+        )
+        for entry, suggested_cents, class_id in zip(chosen, suggested, class_ids, strict=True)
+    ]
 
 
 def _generate_game(seed: int, game_id: str, items_per_game: int) -> tuple[Item, ...]:
-    # A string seed is hashed (SHA-512) by random.Random, so it is stable across runs and platforms.
-    rng = random.Random(f"sandbox.dmarket:{seed}:{game_id}")
-    pool = _TITLE_POOLS[game_id]()
-    # Fewer titles than listings, so popular titles are listed several times, as on the real market.
-    catalogue = rng.sample(pool, k=min(len(pool), max(1, items_per_game * 3 // 5)))
-    suggested: dict[str, int | None] = {
-        entry.title: None
-        if _percent_roll(rng, NO_SUGGESTED_PRICE_SHARE_PERCENT)
-        else _log_uniform_cents(rng, MIN_SUGGESTED_CENTS, MAX_SUGGESTED_CENTS)
-        for entry in catalogue
-    }
-    class_ids = {entry.title: f"{game_id}:{rng.getrandbits(40):x}" for entry in catalogue}
+    rng = _game_rng(seed, game_id)
+    catalogue = _draw_catalogue(rng, game_id, items_per_game)
     items = []
     for _ in range(items_per_game):
         entry = rng.choice(catalogue)
@@ -272,9 +322,9 @@ def _generate_game(seed: int, game_id: str, items_per_game: int) -> tuple[Item, 
                 item_id=_uuid(rng),
                 game_id=game_id,
                 title=entry.title,
-                class_id=class_ids[entry.title],
-                price_cents=_listing_price(rng, suggested[entry.title]),
-                suggested_price_cents=suggested[entry.title],
+                class_id=entry.class_id,
+                price_cents=_listing_price(rng, entry.suggested_price_cents),
+                suggested_price_cents=entry.suggested_price_cents,
                 category=entry.category,
                 category_path=entry.category_path,
                 quality=entry.quality,
@@ -283,6 +333,16 @@ def _generate_game(seed: int, game_id: str, items_per_game: int) -> tuple[Item, 
             )
         )
     return tuple(items)
+
+
+def generate_catalogue(seed: int, items_per_game: int) -> dict[str, dict[str, CatalogueEntry]]:
+    """Every game's catalogue of titles (listed or not), as ``generate_market`` draws it."""
+    if items_per_game < 0:
+        raise ValueError(f"items_per_game must be >= 0, got {items_per_game}")
+    return {
+        game_id: {entry.title: entry for entry in _draw_catalogue(_game_rng(seed, game_id), game_id, items_per_game)}
+        for game_id in GAME_IDS
+    }
 
 
 def generate_market(seed: int, items_per_game: int) -> dict[str, tuple[Item, ...]]:

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from sandbox.dmarket import (
+    AGGREGATED_PRICES_PATH,
     CS2,
     GAME_IDS,
+    LAST_SALES_PATH,
     MARKET_ITEMS_PATH,
     TF2,
     AuthFailure,
@@ -100,14 +102,18 @@ def test_signed_request_with_encoded_query_verifies_and_is_logged_as_sent(
         "discount",
         "extra",
     } <= offer.keys()
-    assert offer["type"] == "dmarket" and offer["inMarket"] is True
-    assert offer["price"]["USD"].isdigit() and offer["suggestedPrice"]["USD"].isdigit()
+    assert offer["type"] == "dmarket"
+    assert offer["inMarket"] is True
+    assert offer["price"]["USD"].isdigit()
+    assert offer["suggestedPrice"]["USD"].isdigit()
     assert set(body["total"]) >= {"offers", "items"}
     assert response.headers["X-RateLimit-Limit-Second"] == "10"
     [logged] = dmarket_sandbox.client.requests()
     assert logged["path"] == f"{MARKET_ITEMS_PATH}?{urlencode(params, quote_via=quote)}"
     assert logged["api_key"] == dmarket_sandbox.public_key_hex
-    assert "X-Request-Sign" not in str(logged) and dmarket_sandbox.secret_key_hex not in str(logged)
+    assert logged["endpoint"] == "market_items"
+    assert "X-Request-Sign" not in str(logged)
+    assert dmarket_sandbox.secret_key_hex not in str(logged)
 
 
 def test_reference_signer_accepts_a_bare_seed() -> None:
@@ -298,7 +304,9 @@ def test_requests_past_the_rate_limit_get_429_with_retry_after(
 
     refused = [r for r in responses if r.status_code == 429]
     served = [r for r in responses if r.status_code == 200]
-    assert refused and served and len(refused) + len(served) == 20
+    assert refused
+    assert served
+    assert len(refused) + len(served) == 20
     assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
     assert all(r.headers["X-RateLimit-Remaining-Second"] == "0" for r in refused)
     assert {r.headers["RateLimit-Limit"] for r in served} == {"5"}
@@ -370,7 +378,8 @@ def test_index_describes_the_sandbox(http: httpx.Client, dmarket_sandbox: DMarke
     page = http.get(dmarket_sandbox.url + "/")
 
     assert page.status_code == 200
-    assert MARKET_ITEMS_PATH in page.text and "SANDBOX-ONLY" in page.text
+    for path in (MARKET_ITEMS_PATH, AGGREGATED_PRICES_PATH, LAST_SALES_PATH, "SANDBOX-ONLY"):
+        assert path in page.text
 
 
 # --- the generated market ----------------------------------------------------------------------------------
