@@ -8,18 +8,23 @@ message, prints the replies that arrive within ``--wait`` seconds and exits (for
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
 from sandbox.telegram.client import SandboxControlError, TelegramSandboxClient
 
 DEFAULT_URL = "http://127.0.0.1:8994"
+# The default user; scripts/run_local.py (make run) makes this id an admin when ADMIN_USER_IDS is not set.
+DEFAULT_USER_ID = 1001
 PROMPT = "you › "
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 _POLL_S = 2.0
 _RESET = "\x1b[0m"
 _STYLES = {
@@ -109,14 +114,15 @@ class Transcript:
         new = 0
         for message in messages:
             message_id, count = message["message_id"], len(message["history"]) + 1
+            topic = f" [topic {message['message_thread_id']}]" if message.get("message_thread_id") else ""
             if message["deleted"] and message_id not in self.deleted:
                 self.deleted.add(message_id)
                 self._print(f"bot (deleted #{message_id})")
             elif message_id not in self.versions:
                 new += 1
-                self._print(f"bot #{message_id} › " + render(message, self.color))
+                self._print(f"bot #{message_id}{topic} › " + render(message, self.color))
             elif count > self.versions[message_id]:
-                self._print(f"bot (edited #{message_id}) › " + render(message, self.color))
+                self._print(f"bot (edited #{message_id}){topic} › " + render(message, self.color))
             self.versions[message_id] = count
         return new
 
@@ -159,7 +165,14 @@ def _send_once(args: argparse.Namespace, client: TelegramSandboxClient, transcri
 
 def _post(client: TelegramSandboxClient, args: argparse.Namespace, text: str) -> None:
     client.send_message(
-        args.chat_id, args.user_id, text, first_name=args.name, username=args.username, chat_type=args.chat_type
+        args.chat_id,
+        args.user_id,
+        text,
+        first_name=args.name,
+        username=args.username,
+        chat_type=args.chat_type,
+        language_code=args.language,
+        message_thread_id=args.thread_id,
     )
 
 
@@ -168,13 +181,30 @@ def _press(client: TelegramSandboxClient, args: argparse.Namespace, line: str, o
     if len(parts) != 3 or not parts[1].isdigit():
         out.write("usage: !press MESSAGE_ID CALLBACK_DATA\n")
         return
-    client.press_button(args.chat_id, args.user_id, int(parts[1]), parts[2])
+    client.press_button(args.chat_id, args.user_id, int(parts[1]), parts[2], language_code=args.language)
+
+
+def identity(args: argparse.Namespace, bot: str, chats: list[dict[str, Any]]) -> str:
+    """Who this console speaks as, and where: printed at start so nobody wonders why a command is refused."""
+    known = next((chat for chat in chats if chat["id"] == args.chat_id), None)
+    if known is not None:
+        where = f"chat {args.chat_id} ({known['type']}{', ' + repr(known['title']) if known.get('title') else ''})"
+    else:
+        where = f"chat {args.chat_id} ({args.chat_type or ('private' if args.chat_id > 0 else 'group')}, new)"
+    if args.thread_id:
+        where += f", topic {args.thread_id}"
+    who = f"user {args.user_id} ({args.name}{', @' + args.username if args.username else ''})"
+    if args.user_id == DEFAULT_USER_ID:
+        who += " - an admin under make run unless ADMIN_USER_IDS is set"
+    language = args.language or "en"
+    return f"Sandbox {args.url}, bot @{bot}. Speaking as {who}, in {where}, language {language}."
 
 
 def _interactive(args: argparse.Namespace, client: TelegramSandboxClient, transcript: Transcript, bot: str) -> int:
     snapshot = client.chat_messages(args.chat_id)
     transcript.mark_seen(snapshot["messages"])
-    print(f"Chatting with @{bot} as {args.name} (chat {args.chat_id}). Type /start; Ctrl-D or Ctrl-C quits.")
+    print(identity(args, bot, client.chats()))
+    print("Type /start; !press MESSAGE_ID DATA presses a button; Ctrl-D or Ctrl-C quits.")
     stop = threading.Event()
     # The watcher gets its own client: one httpx.Client per thread keeps connection use simple.
     with TelegramSandboxClient(args.url) as watcher_client:
@@ -200,18 +230,55 @@ def _interactive(args: argparse.Namespace, client: TelegramSandboxClient, transc
     return 0
 
 
+def sandbox_url(value: str) -> str:
+    """``--url``: the sandbox's root URL; ``host:port`` gets ``http://``, a trailing ``/`` or ``/bot`` is dropped."""
+    url = value.strip()
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected the sandbox's http(s) URL, e.g. {DEFAULT_URL}; got {value!r}")
+    path = parts.path.rstrip("/")
+    # Accept TELEGRAM_API_BASE_URL-style values that already end in /bot.
+    path = path.removesuffix("/bot")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE_RE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected a language code such as ru or en, got {value!r}")
+    return value.lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox.chat", description="Chat with the bot through the local Telegram sandbox."
+        prog="python -m sandbox.chat",
+        description="Chat with the bot through the local Telegram sandbox, as a Telegram user. By default you are "
+        f"user {DEFAULT_USER_ID} in your private chat with the bot; make run makes user {DEFAULT_USER_ID} an admin "
+        "unless ADMIN_USER_IDS is set.",
     )
-    parser.add_argument("--url", default=DEFAULT_URL, help="Telegram sandbox URL (default: %(default)s)")
-    parser.add_argument("--chat-id", type=int, default=1001, help="chat to write in (default: %(default)s)")
-    parser.add_argument("--user-id", type=int, help="user you appear as (default: the chat id)")
+    parser.add_argument(
+        "--url",
+        type=sandbox_url,
+        default=DEFAULT_URL,
+        help="Telegram sandbox URL, as make run prints it (default: %(default)s)",
+    )
+    parser.add_argument("--chat-id", type=int, default=DEFAULT_USER_ID, help="chat to write in (default: %(default)s)")
+    parser.add_argument("--user-id", type=int, help="user you appear as (default: the chat id, or 1001 in groups)")
     parser.add_argument("--name", default="Operator", help="your first name (default: %(default)s)")
     parser.add_argument("--username", help="your @username, without the @")
     parser.add_argument(
-        "--chat-type", choices=["private", "group", "supergroup"], help="default: private for positive ids"
+        "--language",
+        type=_language,
+        metavar="ru|en",
+        help="your Telegram app language, sent as from.language_code (default: en)",
     )
+    parser.add_argument(
+        "--chat-type",
+        choices=["private", "group", "supergroup"],
+        help="default: the registered chat's type, else private for positive ids and group for negative ones",
+    )
+    parser.add_argument("--thread-id", type=int, help="write in this forum topic (message_thread_id)")
     parser.add_argument("--send", metavar="TEXT", help="send TEXT, print the replies within --wait seconds, exit")
     parser.add_argument(
         "--wait", type=float, default=5.0, help="seconds to wait for replies with --send (default: %(default)s)"
@@ -223,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.user_id = args.user_id if args.user_id is not None else args.chat_id
+    if args.user_id is None:
+        # In a private chat the user is the chat; in a group, the default user writes.
+        args.user_id = args.chat_id if args.chat_id > 0 else DEFAULT_USER_ID
     color = not args.no_color and sys.stdout.isatty()
     with TelegramSandboxClient(args.url) as client:
         try:
@@ -232,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             redraw = args.send is None and sys.stdout.isatty()
             transcript = Transcript(sys.stdout, color, redraw_prompt=redraw)
             if args.send is not None:
+                # stdout carries only the replies, for scripts; who is speaking goes to stderr.
+                print(identity(args, bot, client.chats()), file=sys.stderr)
                 return _send_once(args, client, transcript)
             return _interactive(args, client, transcript, bot)
         except httpx.TransportError as err:

@@ -269,12 +269,25 @@ def _reply_target(state: SandboxState, chat: Chat, params: dict[str, Any]) -> in
     return int(message_id)
 
 
+def _thread(state: SandboxState, chat: Chat, params: dict[str, Any], reply_to: int | None) -> int | None:
+    """The forum topic a new message goes to: the one named, else the replied message's (as on Telegram)."""
+    thread_id = get_int(params, "message_thread_id") or None
+    if thread_id is None:
+        replied = state.message(chat.id, reply_to) if reply_to is not None else None
+        return replied.thread_id if replied is not None else None
+    # Only forum topics are accepted; the General topic (1) is "not found" too, as on Telegram.
+    if not chat.is_forum or thread_id not in chat.topics:
+        raise bad_request("message thread not found")
+    return thread_id
+
+
 async def send_message(state: SandboxState, params: dict[str, Any], request: Request) -> Any:
     chat = _target_chat(state, params)
     version = _content(params, edit=False)
     reply_to = _reply_target(state, chat, params)
+    thread_id = _thread(state, chat, params, reply_to)
     state.flood.admit(chat, time.monotonic())
-    message = state.add_message(chat, state.bot.to_api(), version, reply_to)
+    message = state.add_message(chat, state.bot.to_api(), version, reply_to, thread_id)
     return state.message_to_api(message)
 
 
@@ -290,6 +303,7 @@ async def edit_message_text(state: SandboxState, params: dict[str, Any], request
         raise bad_request("message to edit not found")
     if not message.from_bot:
         raise bad_request("message can't be edited")
+    # editMessageText has no message_thread_id (Telegram ignores unknown parameters): a message stays in its topic.
     version = _content(params, edit=True)
     current = message.current
     if (version.text, version.entities, version.reply_markup) == (
@@ -298,6 +312,7 @@ async def edit_message_text(state: SandboxState, params: dict[str, Any], request
         current.reply_markup,
     ):
         raise bad_request(_NOT_MODIFIED)
+    # Edits count against the same flood limits as sends (tdlib's maintainer: "they share the limit").
     state.flood.admit(chat, time.monotonic())
     message.versions.append(version)
     state.touch(chat)

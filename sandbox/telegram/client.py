@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +12,8 @@ import httpx
 Message = dict[str, Any]
 # How long one server-side long poll may last inside a wait; the deadline is enforced across polls.
 _POLL_SLICE_S = 5.0
+# "No result given" for inject_fault, since None (JSON null) is a result one may want to inject.
+_NO_RESULT: Any = object()
 
 
 class SandboxControlError(RuntimeError):
@@ -62,8 +64,14 @@ class TelegramSandboxClient:
         username: str | None = None,
         chat_type: str | None = None,
         reply_to_message_id: int | None = None,
+        language_code: str | None = None,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
-        """A user writes ``text``; returns ``{"update_id", "message_id", "update"}``."""
+        """A user writes ``text``; returns ``{"update_id", "message_id", "update"}``.
+
+        ``language_code`` is the user's app language (``from.language_code``; default ``en``, ``""`` omits it);
+        ``message_thread_id`` writes in a forum topic.
+        """
         body = {
             "chat_id": chat_id,
             "user_id": user_id,
@@ -72,13 +80,23 @@ class TelegramSandboxClient:
             "username": username,
             "chat_type": chat_type,
             "reply_to_message_id": reply_to_message_id,
+            "language_code": language_code,
+            "message_thread_id": message_thread_id,
         }
         return dict(self._request("POST", "/_sandbox/updates/message", json=_without_none(body)))
 
-    def press_button(self, chat_id: int, user_id: int, message_id: int, data: str) -> dict[str, Any]:
+    def press_button(
+        self, chat_id: int, user_id: int, message_id: int, data: str, *, language_code: str | None = None
+    ) -> dict[str, Any]:
         """A user presses the inline button with ``callback_data == data``; returns the callback query id."""
-        body = {"chat_id": chat_id, "user_id": user_id, "message_id": message_id, "data": data}
-        return dict(self._request("POST", "/_sandbox/updates/callback_query", json=body))
+        body = {
+            "chat_id": chat_id,
+            "user_id": user_id,
+            "message_id": message_id,
+            "data": data,
+            "language_code": language_code,
+        }
+        return dict(self._request("POST", "/_sandbox/updates/callback_query", json=_without_none(body)))
 
     def callback_answer(self, callback_query_id: str) -> dict[str, Any] | None:
         """What the bot answered to a button press (``answerCallbackQuery``), or ``None`` so far."""
@@ -96,9 +114,25 @@ class TelegramSandboxClient:
         title: str | None = None,
         first_name: str | None = None,
         username: str | None = None,
+        is_forum: bool | None = None,
+        topics: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        body = {"chat_id": chat_id, "type": chat_type, "title": title, "first_name": first_name, "username": username}
+        """Register or update a chat; ``topics`` (``[{"message_thread_id"?, "name", "icon_color"?}]``) need
+        ``is_forum=True`` on a supergroup. Returns the chat, with ``topics`` for a forum."""
+        body = {
+            "chat_id": chat_id,
+            "type": chat_type,
+            "title": title,
+            "first_name": first_name,
+            "username": username,
+            "is_forum": is_forum,
+            "topics": topics,
+        }
         return dict(self._request("POST", "/_sandbox/chats", json=_without_none(body))["chat"])
+
+    def chats(self) -> list[dict[str, Any]]:
+        """Every known chat (forums with their ``topics``)."""
+        return list(self._request("GET", "/_sandbox/chats")["chats"])
 
     def chat_messages(
         self,
@@ -179,9 +213,17 @@ class TelegramSandboxClient:
         blocked_chats: list[int] | None = None,
         faults: list[dict[str, Any]] | None = None,
         clear_faults: bool = False,
+        slow_chats: Mapping[int, float] | None = None,
     ) -> dict[str, Any]:
-        """Change flood limits, blocked chats and faults; see docs/sandbox-telegram.md for the fields."""
-        body = {"flood": flood, "blocked_chats": blocked_chats, "faults": faults, "clear_faults": clear_faults}
+        """Change flood limits, blocked and slow chats, and faults; see docs/sandbox-telegram.md for the fields."""
+        slow = None if slow_chats is None else {str(chat_id): delay for chat_id, delay in slow_chats.items()}
+        body = {
+            "flood": flood,
+            "blocked_chats": blocked_chats,
+            "slow_chats": slow,
+            "faults": faults,
+            "clear_faults": clear_faults,
+        }
         return dict(self._request("POST", "/_sandbox/config", json=_without_none(body)))
 
     def set_flood_limits(
@@ -195,6 +237,10 @@ class TelegramSandboxClient:
         """Replace the set of chats whose user blocked the bot (403 on send); no arguments unblocks all."""
         return self.configure(blocked_chats=list(chat_ids))
 
+    def set_slow_chats(self, delays: Mapping[int, float]) -> dict[str, Any]:
+        """Replace the slow chats: every Bot API call aimed at one waits its delay first; ``{}`` clears them."""
+        return self.configure(slow_chats=delays)
+
     def inject_fault(
         self,
         method: str,
@@ -204,8 +250,17 @@ class TelegramSandboxClient:
         description: str | None = None,
         retry_after: int | None = None,
         delay_s: float = 0.0,
+        result: Any = _NO_RESULT,
+        drop: bool = False,
+        after_effect: bool | None = None,
+        raw_body: str | None = None,
     ) -> dict[str, Any]:
-        """Make the next ``count`` calls of ``method`` fail with ``status`` and/or answer after ``delay_s``."""
+        """Give the next ``count`` calls of ``method`` an odd answer (docs/sandbox-telegram.md, "Faults").
+
+        ``status``: answer that error instead; ``drop``: close the connection without an answer; ``result``:
+        carry the call out and answer ``{"ok": true, "result": result}`` (``None`` is JSON null); ``delay_s``:
+        wait first. ``after_effect=True`` applies the status, drop or delay after the call took effect.
+        """
         fault = {
             "method": method,
             "status": status,
@@ -213,12 +268,46 @@ class TelegramSandboxClient:
             "description": description,
             "retry_after": retry_after,
             "delay_s": delay_s,
+            "drop": drop or None,
+            "after_effect": after_effect,
+            "raw_body": raw_body,
         }
-        return self.configure(faults=[_without_none(fault)])
+        spec = _without_none(fault)
+        if result is not _NO_RESULT:
+            spec["result"] = result
+        return self.configure(faults=[spec])
 
-    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
-        """Bot API calls received so far: ``{"seq", "time", "method", "path", "params", "status"}``."""
-        params = {"method": method} if method else {}
+    def clear_faults(self) -> dict[str, Any]:
+        """Forget every pending fault."""
+        return self.configure(clear_faults=True)
+
+    def flood_record(self) -> dict[str, Any]:
+        """Flood control so far: ``{"limits", "total", "chats": {chat_id: record}}``, each record
+        ``{"sent", "refused", "refused_by", "last_retry_after", "peak_per_s", "peak_per_min"}``."""
+        record = dict(self._request("GET", "/_sandbox/flood"))
+        record["chats"] = {int(chat_id): chat for chat_id, chat in record["chats"].items()}
+        return record
+
+    def chat_flood_record(self, chat_id: int) -> dict[str, Any]:
+        """One chat's flood record (zeros if the bot never sent there)."""
+        empty = {
+            "sent": 0,
+            "refused": 0,
+            "refused_by": {},
+            "last_retry_after": None,
+            "peak_per_s": 0,
+            "peak_per_min": 0,
+        }
+        return dict(self.flood_record()["chats"].get(chat_id, empty))
+
+    def requests(self, method: str | None = None, since_seq: int = 0) -> list[dict[str, Any]]:
+        """Bot API calls received so far: ``{"seq", "time", "method", "path", "params", "status", "outcome"}``.
+
+        ``status`` is null and ``outcome`` is ``dropped``, ``client_gone`` or ``reset`` for calls not answered.
+        """
+        params: dict[str, Any] = {"since_seq": since_seq}
+        if method:
+            params["method"] = method
         return list(self._request("GET", "/_sandbox/requests", params=params)["requests"])
 
     def reset(self) -> None:

@@ -43,17 +43,40 @@ def too_many_requests(retry_after: int) -> ApiError:
 
 @dataclass(frozen=True)
 class ChatSpec:
-    """A chat known before any user writes, e.g. the admin chat (``--chat -100123:supergroup:Admins``)."""
+    """A chat known before any user writes, e.g. the admin chat (``--chat -100123:supergroup:Admins``).
+
+    ``is_forum`` and ``topics`` (``(message_thread_id, name)`` pairs) make a supergroup a forum with topics.
+    """
 
     id: int
     type: str = "private"
     title: str | None = None
+    is_forum: bool = False
+    topics: tuple[tuple[int, str], ...] = ()
 
     @classmethod
     def parse(cls, spec: str) -> ChatSpec:
         chat_id, _, rest = spec.partition(":")
         chat_type, _, title = rest.partition(":")
         return cls(int(chat_id), chat_type or ("private" if int(chat_id) > 0 else "group"), title or None)
+
+
+# The General topic of a forum: messages there carry no message_thread_id, and sending with 1 is refused.
+GENERAL_TOPIC_ID = 1
+# Topic icon colours Telegram allows (createForumTopic); the first is the default here.
+TOPIC_ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
+# Who "created" the topics registered through the control API (topics are threads of that service message).
+TOPIC_CREATOR = {"id": 1000, "is_bot": False, "first_name": "Forum admin", "language_code": "en"}
+
+
+@dataclass
+class Topic:
+    message_thread_id: int
+    name: str
+    icon_color: int = TOPIC_ICON_COLORS[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message_thread_id": self.message_thread_id, "name": self.name, "icon_color": self.icon_color}
 
 
 @dataclass
@@ -63,8 +86,10 @@ class Chat:
     title: str | None = None
     first_name: str | None = None
     username: str | None = None
+    is_forum: bool | None = None  # None: not given (register_chat keeps the existing value)
     next_message_id: int = 1
     revision: int = 0  # bumped on every bot send/edit/delete so control-API readers can wait for change
+    topics: dict[int, Topic] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -76,6 +101,8 @@ class Chat:
             chat["username"] = self.username
         if self.type == "group":
             chat["all_members_are_administrators"] = True
+        if self.is_forum:
+            chat["is_forum"] = True
         return chat
 
 
@@ -98,8 +125,10 @@ class StoredMessage:
     sender: dict[str, Any]
     date: int
     versions: list[Version]
-    reply_to: int | None = None
+    reply_to: int | None = None  # an explicit reply; topic messages also show their topic's root (see to_api)
     deleted: bool = False
+    thread_id: int | None = None  # the forum topic (message_thread_id) the message is in
+    service: dict[str, Any] | None = None  # service content instead of text, e.g. {"forum_topic_created": ...}
 
     @property
     def from_bot(self) -> bool:
@@ -116,7 +145,13 @@ class StoredMessage:
 
 @dataclass
 class Fault:
-    """Answer the next ``remaining`` calls of ``method`` with ``status`` (and/or after ``delay_s``)."""
+    """What the next ``remaining`` calls of ``method`` meet instead of (or on top of) a normal answer.
+
+    Before the call (``after_effect`` false): wait ``delay_s``, then answer ``status``, close the connection
+    (``drop``), or carry the call out. After the call (``after_effect`` true, implied by ``has_result``): only
+    calls that succeeded use the fault up; their answer waits ``delay_s``, then becomes ``status``, a closed
+    connection, or ``{"ok": true, "result": result}`` -- the call has taken effect either way.
+    """
 
     method: str  # lower-case; Telegram method names are case-insensitive
     remaining: int
@@ -124,16 +159,27 @@ class Fault:
     description: str | None = None
     retry_after: int | None = None
     delay_s: float = 0.0
+    drop: bool = False
+    after_effect: bool = False
+    has_result: bool = False
+    result: Any = None
+    raw_body: str | None = None  # answer this text (text/html) instead of a JSON error body
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.method,
             "remaining": self.remaining,
             "status": self.status,
             "description": self.description,
             "retry_after": self.retry_after,
             "delay_s": self.delay_s,
+            "drop": self.drop,
+            "after_effect": self.after_effect,
+            "raw_body": self.raw_body,
         }
+        if self.has_result:
+            out["result"] = self.result
+        return out
 
 
 _DEFAULT_DESCRIPTIONS = {
@@ -144,6 +190,8 @@ _DEFAULT_DESCRIPTIONS = {
     409: "Conflict",
     500: "Internal Server Error",
     502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -175,34 +223,103 @@ class FloodLimits:
         }
 
 
+# Telegram's group limit also holds in channels (per @BotSupport, quoted in python-telegram-bot's wiki).
+_GROUP_TYPES = frozenset({"group", "supergroup", "channel"})
+
+
+@dataclass
+class FloodRecord:
+    """What one chat (or the whole bot) sent and was refused: for asserting that a bot kept to the limits.
+
+    ``peak_per_s`` / ``peak_per_min`` are the most admitted sends seen in any sliding 1 s / 60 s window, kept
+    whether or not a limit is set.
+    """
+
+    sent: int = 0
+    refused: int = 0
+    refused_by: dict[str, int] = field(default_factory=dict)
+    last_retry_after: int | None = None
+    peak_per_s: int = 0
+    peak_per_min: int = 0
+    _recent: deque[float] = field(default_factory=deque)  # admitted sends of the last 60 s
+
+    def admitted(self, now: float) -> None:
+        self.sent += 1
+        self._recent.append(now)
+        while self._recent and self._recent[0] <= now - 60.0:
+            self._recent.popleft()
+        self.peak_per_min = max(self.peak_per_min, len(self._recent))
+        in_last_second = sum(1 for at in self._recent if at > now - 1.0)
+        self.peak_per_s = max(self.peak_per_s, in_last_second)
+
+    def refusal(self, limit: str, retry_after: int) -> None:
+        self.refused += 1
+        self.refused_by[limit] = self.refused_by.get(limit, 0) + 1
+        self.last_retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "refused": self.refused,
+            "refused_by": dict(self.refused_by),
+            "last_retry_after": self.last_retry_after,
+            "peak_per_s": self.peak_per_s,
+            "peak_per_min": self.peak_per_min,
+        }
+
+
 @dataclass
 class FloodGate:
+    """Telegram's flood control over sends and edits (they share the limits, per tdlib's maintainer)."""
+
     limits: FloodLimits = field(default_factory=FloodLimits)
+    records: dict[int, FloodRecord] = field(default_factory=dict)
+    total: FloodRecord = field(default_factory=FloodRecord)
     _per_chat: dict[int, deque[float]] = field(default_factory=dict)
     _per_group: dict[int, deque[float]] = field(default_factory=dict)
     _global: deque[float] = field(default_factory=deque)
 
     def admit(self, chat: Chat, now: float) -> None:
-        """Record a send to ``chat`` or raise 429 with the seconds until the busiest window frees a slot."""
-        windows = [(self.limits.global_per_s, 1.0, self._global)]
-        windows.append((self.limits.per_chat_per_s, 1.0, self._per_chat.setdefault(chat.id, deque())))
-        if chat.type in ("group", "supergroup"):
-            windows.append((self.limits.group_per_min, 60.0, self._per_group.setdefault(chat.id, deque())))
-        waits = [_window_wait(limit, span, sent, now) for limit, span, sent in windows if limit is not None]
-        if any(waits):
-            raise too_many_requests(max(waits))
-        for limit, _, sent in windows:
-            if limit is not None:
-                sent.append(now)
+        """Record a send to ``chat`` or raise 429 with the whole seconds until every full window frees a slot."""
+        windows = [
+            ("global_per_s", self.limits.global_per_s, 1.0, self._global),
+            ("per_chat_per_s", self.limits.per_chat_per_s, 1.0, self._per_chat.setdefault(chat.id, deque())),
+        ]
+        if chat.type in _GROUP_TYPES:
+            per_group = self._per_group.setdefault(chat.id, deque())
+            windows.append(("group_per_min", self.limits.group_per_min, 60.0, per_group))
+        record = self.records.setdefault(chat.id, FloodRecord())
+        for _, _, span, sent in windows:
+            # Windows keep a span's worth of sends even while their limit is off, so turning one on is exact.
+            while sent and sent[0] <= now - span:
+                sent.popleft()
+        waits = {name: _window_wait(limit, span, sent, now) for name, limit, span, sent in windows if limit is not None}
+        if any(waits.values()):
+            # The caller may only retry once all full windows have room, so the answer is the longest wait.
+            name, retry_after = max(waits.items(), key=lambda item: item[1])
+            record.refusal(name, retry_after)
+            self.total.refusal(name, retry_after)
+            raise too_many_requests(retry_after)
+        for _, _, _, sent in windows:
+            sent.append(now)
+        record.admitted(now)
+        self.total.admitted(now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "limits": self.limits.to_dict(),
+            "total": self.total.to_dict(),
+            "chats": {str(chat_id): record.to_dict() for chat_id, record in self.records.items()},
+        }
 
 
 def _window_wait(limit: int, span: float, sent: deque[float], now: float) -> int:
-    while sent and sent[0] <= now - span:
-        sent.popleft()
     if len(sent) < limit:
         return 0
-    # Telegram reports whole seconds and never 0.
-    return max(1, math.ceil(sent[0] + span - now))
+    # A slot frees when enough of the oldest sends leave the window to bring it under the limit (more than one
+    # if the limit was lowered). Telegram reports whole seconds and never 0.
+    frees_at = sent[len(sent) - limit] + span
+    return max(1, math.ceil(frees_at - now))
 
 
 class Changes:
@@ -261,6 +378,8 @@ class SandboxState:
         # Live connections, not world state, so a reset leaves them alone.
         self.poll_generation = 0  # bumped by each getUpdates; an older waiting poll then answers 409
         self.waiting_polls = 0  # getUpdates calls waiting right now: "is the bot polling?"
+        self.epoch = 0  # bumped by every reset: calls still waiting out a delay give up when it changes
+        self.delayed_calls = 0  # Bot API calls waiting out an injected delay or a slow chat right now
         self.reset()
 
     def reset(self) -> None:
@@ -275,10 +394,14 @@ class SandboxState:
         self.faults: list[Fault] = []
         self.flood = FloodGate()
         self.blocked_chats: set[int] = set()
+        self.slow_chats: dict[int, float] = {}  # chat id -> seconds every call to that chat waits first
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         for spec in self.chat_specs:
-            self.register_chat(Chat(spec.id, spec.type, title=spec.title))
-        # Wake long polls so none keeps waiting on a world that no longer exists.
+            chat = self.register_chat(Chat(spec.id, spec.type, title=spec.title, is_forum=spec.is_forum or None))
+            for thread_id, name in spec.topics:
+                self.add_topic(chat, Topic(thread_id, name))
+        self.epoch += 1
+        # Wake long polls and delayed calls so none keeps waiting on a world that no longer exists.
         self.changes.notify()
 
     # -- chats and messages -------------------------------------------------------------------------
@@ -288,7 +411,7 @@ class SandboxState:
         if existing is None:
             self.chats[chat.id] = chat
             return chat
-        for name in ("type", "title", "first_name", "username"):
+        for name in ("type", "title", "first_name", "username", "is_forum"):
             value = getattr(chat, name)
             if value is not None:
                 setattr(existing, name, value)
@@ -304,14 +427,50 @@ class SandboxState:
         return chat
 
     def add_message(
-        self, chat: Chat, sender: dict[str, Any], version: Version, reply_to: int | None = None
+        self,
+        chat: Chat,
+        sender: dict[str, Any],
+        version: Version,
+        reply_to: int | None = None,
+        thread_id: int | None = None,
     ) -> StoredMessage:
-        message = StoredMessage(chat.next_message_id, chat.id, sender, version.at, [version], reply_to)
+        message = StoredMessage(
+            chat.next_message_id, chat.id, sender, version.at, [version], reply_to, thread_id=thread_id
+        )
         chat.next_message_id += 1
         self.messages[(chat.id, message.message_id)] = message
         if message.from_bot:
             self.touch(chat)
         return message
+
+    def add_topic(self, chat: Chat, topic: Topic) -> Topic:
+        """Open a forum topic: on Telegram a topic is the thread of its "topic created" service message.
+
+        That service message gets the topic's id as its message id (so later messages count on from there);
+        a topic already open is renamed instead.
+        """
+        existing = chat.topics.get(topic.message_thread_id)
+        if existing is not None:
+            existing.name, existing.icon_color = topic.name, topic.icon_color
+            return existing
+        root_id = topic.message_thread_id
+        if (chat.id, root_id) in self.messages or root_id < 1:
+            raise ValueError(f"message {root_id} already exists in chat {chat.id}; a topic needs a fresh id")
+        created = {"name": topic.name, "icon_color": topic.icon_color}
+        version = Version("", "", None, [], None, int(time.time()))
+        root = StoredMessage(
+            root_id,
+            chat.id,
+            dict(TOPIC_CREATOR),
+            version.at,
+            [version],
+            thread_id=root_id,
+            service={"forum_topic_created": created},
+        )
+        self.messages[(chat.id, root_id)] = root
+        chat.next_message_id = max(chat.next_message_id, root_id + 1)
+        chat.topics[root_id] = topic
+        return topic
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage | None:
         message = self.messages.get((chat_id, message_id))
@@ -334,6 +493,17 @@ class SandboxState:
         replied = self.message(message.chat_id, message.reply_to) if message.reply_to else None
         if with_reply and replied is not None:
             out["reply_to_message"] = self.message_to_api(replied, with_reply=False)
+        if message.thread_id is not None:
+            out["message_thread_id"] = message.thread_id
+            out["is_topic_message"] = True
+            if with_reply and replied is None and message.message_id != message.thread_id:
+                # A topic message that replies to nothing else is, on Telegram, a reply to its topic's root.
+                root = self.message(message.chat_id, message.thread_id)
+                if root is not None:
+                    out["reply_to_message"] = self.message_to_api(root, with_reply=False)
+        if message.service is not None:
+            out.update(message.service)
+            return out
         out["text"] = version.text
         if version.entities:
             out["entities"] = version.entities
@@ -362,16 +532,19 @@ class SandboxState:
 
     # -- faults and request log ---------------------------------------------------------------------
 
-    def take_fault(self, method: str) -> Fault | None:
+    def take_fault(self, method: str, *, after_effect: bool) -> Fault | None:
+        """Use up one call of the first fault for ``method`` of the given kind (before or after the effect)."""
         for fault in self.faults:
-            if fault.method == method.lower() and fault.remaining > 0:
+            if fault.method == method.lower() and fault.after_effect == after_effect and fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self.faults.remove(fault)
                 return fault
         return None
 
-    def log_request(self, method: str, path: str, params: dict[str, Any], status: int) -> None:
+    def log_request(
+        self, method: str, path: str, params: dict[str, Any], status: int | None, outcome: str = "answered"
+    ) -> None:
         self.requests.append(
             {
                 "seq": self._next_request_seq,
@@ -380,6 +553,7 @@ class SandboxState:
                 "path": path,
                 "params": params,
                 "status": status,
+                "outcome": outcome,
             }
         )
         self._next_request_seq += 1

@@ -36,7 +36,8 @@ def _call(sandbox: TelegramSandbox, method: str, token: str | None = None, **par
 
 def test_ptb_application_answers_start_sent_through_the_control_api(telegram_sandbox: TelegramSandbox) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_user is not None and update.message is not None
+        assert update.effective_user is not None
+        assert update.message is not None
         await update.message.reply_text(f"Hello, <b>{update.effective_user.first_name}</b>!", parse_mode="HTML")
 
     async def scenario() -> list[dict[str, Any]]:
@@ -87,7 +88,8 @@ def test_edit_message_text_is_reflected_with_history(telegram_sandbox: TelegramS
         async with Bot(telegram_sandbox.token, base_url=telegram_sandbox.base_url) as bot:
             queued = await bot.send_message(CHAT, "Scan queued…")
             edited = await bot.edit_message_text("Found 3 items", chat_id=CHAT, message_id=queued.message_id)
-            assert isinstance(edited, Message) and edited.edit_date is not None
+            assert isinstance(edited, Message)
+            assert edited.edit_date is not None
             with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
                 await bot.edit_message_text("Found 3 items", chat_id=CHAT, message_id=queued.message_id)
 
