@@ -1,4 +1,4 @@
-"""The Celery beat schedule, as data only. `worker.celery_app` turns it into Celery's schedule.
+"""The Celery beat schedule, as data only. `worker.app` turns it into Celery's schedule.
 
 Each entry: name -> {"task": dotted task name, "crontab": numeric crontab fields (UTC),
 "args"/"kwargs": plain JSON values, "options": {"queue": ...}}. The entry name is also the
@@ -12,13 +12,13 @@ from typing import Any
 SCHEDULE: dict[str, dict[str, Any]] = {
     # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
     "sentry-cleanup-weekly-test-issues": {
-        "task": "worker.tasks.maintenance.sentry_cleanup",
+        "task": "cleanup.run",
         "crontab": {"minute": 0, "hour": 3, "day_of_week": 1},  # Monday 03:00 UTC
         "kwargs": {"test_only": True, "execute": True, "trigger": "beat"},
         "options": {"queue": "maintenance"},
     },
     "sentry-cleanup-monthly-old-issues": {
-        "task": "worker.tasks.maintenance.sentry_cleanup",
+        "task": "cleanup.run",
         "crontab": {"minute": 0, "hour": 4, "day_of_month": 1},  # the 1st, 04:00 UTC
         "kwargs": {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"},
         "options": {"queue": "maintenance"},

@@ -25,9 +25,9 @@ from common.db.migrate import upgrade
 from common.settings import load_settings
 from sandbox.sentry import SandboxOptions, SentrySandboxClient, build_app
 from sandbox.server import running
-from worker.sentry.api import PAGE_SIZE, SentryApi
-from worker.sentry.cleanup import CleanupContext, CleanupRequest, run_cleanup
-from worker.sentry.cleanup_policy import TEST_TAG_QUERY
+from worker.sentry_api import PAGE_SIZE, SentryApi
+from worker.cleanup.runner import CleanupContext, CleanupRequest, run_cleanup
+from worker.cleanup.policy import TEST_TAG_QUERY
 
 ISSUES = 10_000
 RATE_PER_S = 5

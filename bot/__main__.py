@@ -9,12 +9,9 @@ import sys
 
 import sentry_sdk
 
-from bot.app import run
 from common.logs import configure_logging
-from common.observability import init_sentry
-from common.settings import ConfigError, get_settings
-from worker.celery_app import app as celery_app
-from worker.celery_app import use_fast_fail_producer
+from common.observability.sdk import init_sentry
+from common.settings import load_settings_or_exit
 
 log = logging.getLogger("bot")
 
@@ -22,14 +19,11 @@ log = logging.getLogger("bot")
 def main() -> int:
     # PTB 22 deprecates int seconds for retry_after & co.; opt in to timedeltas (PTB reads this variable itself).
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings_or_exit()
     configure_logging(settings)
     init_sentry(settings, process="bot")
-    use_fast_fail_producer(celery_app)
+    from bot.app import run  # after logging is set up: importing PTB logs nothing, but keep the order obvious
+
     try:
         asyncio.run(run(settings))
     except Exception:

@@ -10,7 +10,7 @@ import sentry_sdk
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from common.observability import add_telegram_breadcrumb
+from common.observability.breadcrumbs import add_telegram_breadcrumb
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.scrubbing import RedactingFilter, Scrubber
+from common.observability.scrubbing import RedactingFilter, Scrubber
 from common.settings import Settings
 
 _FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s"

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from common.markets import LEVELS, canonical_game, game_names
 
+# The checkout (or the image's /app): relative paths in settings mean paths in here, whatever the current
+# directory, so `python scripts/sentry_cleanup.py` run from elsewhere uses the same database as the bot.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///var/app.sqlite3"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The project's .env, then one in the current directory (when that is another one): later files win.
+# ENV_FILE=/path/to/file reads that file instead (one file; an empty file reads nothing).
+ENV_FILES = (PROJECT_ROOT / ".env", Path(".env"))
+ENV_FILE_VARIABLE = "ENV_FILE"
+
+# What the local sandboxes accept (sandbox/*): fine for `make run`, never for production. Kept here as plain
+# values because the production image does not ship the sandbox package; tests check they match it.
+SANDBOX_CREDENTIALS = {
+    "TELEGRAM_BOT_TOKEN": "123456789:SANDBOX-token-not-real-000000000000",
+    "DMARKET_PUBLIC_KEY": "b021f3b549a31f74333abc8f0da89fa12a99de169b1f674803e715107a86ccbd",
+    "SENTRY_AUTH_TOKEN": "sandbox-token",
+}
 
 _TELEGRAM_TOKEN_RE = re.compile(r"^\d{5,12}:[A-Za-z0-9_-]{30,}$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
@@ -47,7 +64,13 @@ class Settings(BaseSettings):
     """Every knob of every process. Field names map to upper-case environment variables."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+        env_file=ENV_FILES,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+        # `SENTRY_DSN=` in a copied .env.example means "not set", not "set to the empty string".
+        env_ignore_empty=True,
     )
 
     # Sentry (names from the operators' guide)
@@ -76,7 +99,7 @@ class Settings(BaseSettings):
     dmarket_secret_key: SecretStr | None = None
     dmarket_api_url: str = "https://api.dmarket.com"
 
-    # Arbitrage (issue 4) ------------------------------------------------------------------------
+    # Arbitrage
     # Requests/second to DMarket's market items endpoint, shared by every worker process and host.
     dmarket_rate_limit_rps: float = Field(default=10.0, gt=0, le=1000)
     dmarket_timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -86,9 +109,8 @@ class Settings(BaseSettings):
     arbitrage_game_fees: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
     arbitrage_min_profit: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
     arbitrage_max_pages: int = Field(default=50, ge=1, le=1000)
-    # --------------------------------------------------------------------------- end of issue 4 block
 
-    # Sentry cleanup (issue 6) ---------------------------------------------------------------------
+    # Sentry cleanup
     # How long an acting cleanup's Redis lock lives without a refresh (it is refreshed before every call).
     sentry_cleanup_lock_ttl_s: int = Field(default=600, ge=30, le=86_400)
     # Environments whose non-test issues are never touched (DESIGN.md §6), comma-separated.
@@ -103,8 +125,6 @@ class Settings(BaseSettings):
                 raise ValueError("must name at least one environment, e.g. production or production,prod")
             return names
         return value
-
-    # End of Sentry cleanup (issue 6) ---------------------------------------------------------------
 
     # Infrastructure
     redis_url: str = DEFAULT_REDIS_URL
@@ -211,6 +231,9 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
             # Plain postgresql:// would pick psycopg2, which we do not ship; psycopg 3 is the driver we install.
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).is_absolute():
+            value = url.set(database=str(PROJECT_ROOT / database)).render_as_string(hide_password=False)
         return value
 
     @field_validator("flower_basic_auth", mode="before")
@@ -222,8 +245,6 @@ class Settings(BaseSettings):
         if not all(":" in pair and pair.split(":", 1)[0] and pair.split(":", 1)[1] for pair in pairs):
             raise ValueError("must be user:password (several separated by commas)")
         return value
-
-    # Arbitrage (issue 4) validators -------------------------------------------------------------
 
     @field_validator("arbitrage_fee_percent", mode="before")
     @classmethod
@@ -255,7 +276,26 @@ class Settings(BaseSettings):
             thresholds[name.lower()] = _percent(percent, f"a minimum profit percentage for {name} from 0 to 99.99")
         return thresholds
 
-    # --------------------------------------------------------------------- end of issue 4 validators
+    @model_validator(mode="after")
+    def _no_sandbox_credentials_in_production(self) -> Settings:
+        if not self.is_production:
+            return self
+        configured = {
+            "TELEGRAM_BOT_TOKEN": self.telegram_bot_token,
+            "DMARKET_PUBLIC_KEY": self.dmarket_public_key,
+            "SENTRY_AUTH_TOKEN": self.sentry_auth_token,
+        }
+        used = [
+            name
+            for name, value in configured.items()
+            if value is not None and value.get_secret_value().lower() == SANDBOX_CREDENTIALS[name].lower()
+        ]
+        if used:
+            raise ValueError(
+                f"{', '.join(used)}: the local sandbox's demo credentials cannot be used with "
+                "SENTRY_ENVIRONMENT=production; set the real ones"
+            )
+        return self
 
     # Derived views -------------------------------------------------------------------------------
 
@@ -265,7 +305,8 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.sentry_environment == "production"
+        # Sentry environment names are case-sensitive, but "Production" is production to every operator.
+        return self.sentry_environment.lower() == "production"
 
     def arbitrage_fee_bp(self, game: str) -> int:
         """DMarket's sale fee for ``game`` (a canonical name) in basis points: the override or the default."""
@@ -303,9 +344,6 @@ class Settings(BaseSettings):
         return [v for v in values if len(v) >= 8]
 
 
-# Arbitrage (issue 4) helpers -------------------------------------------------------------------
-
-
 def _percent(value: object, expected: str) -> Decimal:
     """A percentage with at most two decimals (whole basis points), 0 <= p < 100."""
     try:
@@ -332,28 +370,41 @@ def _to_bp(percent: Decimal) -> int:
     return int(percent * 100)
 
 
-# ------------------------------------------------------------------------- end of issue 4 helpers
-
-
 def format_validation_error(error: ValidationError) -> str:
     """Render pydantic's error as one line per variable: NAME: what is expected."""
     lines = []
     for item in error.errors():
-        name = "_".join(str(part) for part in item["loc"]).upper() or "SETTINGS"
+        name = "_".join(str(part) for part in item["loc"]).upper()
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {message}")
+        # A rule across variables (model validator) names them itself.
+        lines.append(f"{name}: {message}" if name else message)
     return "Invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def env_files() -> tuple[Path, ...]:
+    """The .env files to read: ENV_FILE's, or the project's and the current directory's."""
+    chosen = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if not chosen:
+        return ENV_FILES
+    path = Path(chosen)
+    if not path.is_file():
+        raise ConfigError(f"Invalid configuration:\n  {ENV_FILE_VARIABLE}: no such file {chosen!r}")
+    return (path,)
 
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from env and `.env`; raise ConfigError with a readable message if invalid."""
+    overrides.setdefault("_env_file", env_files())
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, built once."""
-    return load_settings()
+def load_settings_or_exit(**overrides: object) -> Settings:
+    """What every entry point does first: the settings, or the named errors on stderr and exit status 2."""
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None

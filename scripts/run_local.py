@@ -287,7 +287,7 @@ def _http_ok(url: str) -> bool:
 
 
 def _worker_answers(settings: Settings) -> bool:
-    from worker.celery_app import create_app
+    from worker.app import create_app
 
     app = create_app(settings)
     try:

@@ -22,10 +22,17 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from worker.sentry.cleanup import CleanupRequest
+import redis
+
+from common.db.database import Database
+from common.settings import ConfigError, load_settings
+from worker.cleanup import audit
+from worker.cleanup.policy import Criteria, PolicyError, check_environment
+from worker.cleanup.report import preview_lines, run_lines
+from worker.cleanup.runner import CleanupContext, CleanupRequest, LockHeld, Progress, run_cleanup
+from worker.resources import Resources
+from worker.sentry_api import SentryApiNotConfigured
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 REPORT_RUNS = 20
@@ -97,8 +104,6 @@ def _usage_checks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _request(args: argparse.Namespace) -> CleanupRequest:
-    from worker.sentry.cleanup import CleanupRequest
-
     return CleanupRequest(
         test_only=args.test_only,
         older_than_days=args.old,
@@ -109,16 +114,13 @@ def _request(args: argparse.Namespace) -> CleanupRequest:
     )
 
 
-def _print_report(database_url: str, run_id: int, as_json: bool) -> int:
-    from worker.sentry import audit
-    from worker.sentry.report import run_lines
-
+def _print_report(database: Database, run_id: int, as_json: bool) -> int:
     if run_id:
-        run = audit.get_run(database_url, run_id)
+        run = audit.get_run(database, run_id)
         if run is None:
             print(f"No cleanup run {run_id} in the audit.", file=sys.stderr)
             return EXIT_FAILED
-        actions = audit.action_states(database_url, run_id)
+        actions = audit.action_states(database, run_id)
         if as_json:
             print(json.dumps({"run": run.as_json(), "actions": actions}, indent=2))
             return EXIT_OK
@@ -126,7 +128,7 @@ def _print_report(database_url: str, run_id: int, as_json: bool) -> int:
         for issue_id, (action, state) in sorted(actions.items(), key=lambda item: int(item[0])):
             print(f"  {issue_id:>10}  {action:<7}  {state}")
         return EXIT_OK
-    runs = audit.recent_runs(database_url, REPORT_RUNS)
+    runs = audit.recent_runs(database, REPORT_RUNS)
     if as_json:
         print(json.dumps([run.as_json() for run in runs], indent=2))
     elif not runs:
@@ -140,62 +142,57 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _usage_checks(parser, args)
+    if args.report is None:
+        # The bounds (--old at most MAX_OLD_DAYS, a non-empty --environment) live with the policy, in one place.
+        try:
+            check_environment(args.environment)
+            Criteria(args.test_only, args.old, args.delete, args.max)
+        except PolicyError as exc:
+            parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     # The client's own request logs would drown the progress lines.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    from common.settings import ConfigError, load_settings
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-
-    if args.report is None:
-        # The bounds (--old at most MAX_OLD_DAYS, a non-empty --environment) live with the policy, in one
-        # place. Importing `worker` reads the settings, hence after load_settings.
-        from worker.sentry.cleanup_policy import Criteria, PolicyError, check_environment
-
-        try:
-            check_environment(args.environment)
-            Criteria(args.test_only, args.old, args.delete, args.max)
-        except PolicyError as exc:
-            parser.error(str(exc))
-
-    from worker.sentry import audit
-
+    resources = Resources(settings)
     try:
-        audit.ensure_schema(settings.database_url)
+        return _run(args, resources)
+    finally:
+        resources.close()
+
+
+def _run(args: argparse.Namespace, resources: Resources) -> int:
+    database = resources.database
+    if args.report is None:
+        # Credentials first: without them nothing else matters, and the message names them.
+        try:
+            api = resources.sentry_api()
+        except SentryApiNotConfigured as exc:
+            print(f"sentry_cleanup: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        audit.ensure_schema(database)
     except audit.AuditUnavailable as exc:  # configuration: the database was never migrated
         print(f"Cannot record the audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.report is not None:
-        return _print_report(settings.database_url, args.report, args.json)
-
-    import redis
-
-    from worker.sentry.api import api_from_settings
-    from worker.sentry.cleanup import CleanupContext, LockHeld, Progress, run_cleanup
-    from worker.sentry.report import preview_lines
+        return _print_report(database, args.report, args.json)
 
     request = _request(args)
-    try:
-        api = api_from_settings(settings)
-    except ValueError as exc:
-        print(f"sentry_cleanup: {exc}", file=sys.stderr)
-        return EXIT_USAGE
 
     def progress(update: Progress) -> None:
         log.info("%s: %s", update.phase, update.message)
 
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     ctx = CleanupContext(
         api=api,
-        database_url=settings.database_url,
-        redis_client=redis_client if request.execute else None,
-        lock_ttl_s=settings.sentry_cleanup_lock_ttl_s,
-        production_environments=sorted(settings.sentry_cleanup_production_environments),
+        database=database,
+        redis_client=resources.redis if request.execute else None,
+        lock_ttl_s=resources.settings.sentry_cleanup_lock_ttl_s,
+        production_environments=sorted(resources.settings.sentry_cleanup_production_environments),
     )
     try:
         report = run_cleanup(request, ctx, run_key=f"cli-{uuid.uuid4().hex}", trigger="cli", progress=progress)
@@ -205,9 +202,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     except redis.RedisError as exc:
         print(f"Cannot take the cleanup lock: Redis at REDIS_URL is unreachable ({exc})", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        api.close()
-        redis_client.close()
     if args.json:
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:

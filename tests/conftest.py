@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import sentry_sdk
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from common.settings import Settings
 from tests.support import environment
-
-environment.apply()  # before any project import reads the settings
-environment.patch_celery_for_sentry()  # before anything imports celery.worker
-
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-import redis  # noqa: E402
-import sentry_sdk  # noqa: E402
-from celery.contrib.testing.worker import start_worker  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from common.settings import Settings, load_settings  # noqa: E402
-from tests.support.capture import CapturingTransport  # noqa: E402
-from tests.support.tasks import app as celery_app  # noqa: E402
-from tests.support.waiting import wait_until  # noqa: E402
+from tests.support.capture import CapturingTransport
+from tests.support.settings import make_settings, settings_env
+from tests.support.waiting import wait_until
 
 pytest_plugins = [
     "tests.plugins.sandbox_dmarket",
@@ -36,13 +31,18 @@ pytest_plugins = [
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_process_clients_at_exit() -> Iterator[None]:
-    """In-thread workers never send worker_shutdown, so close the per-process clients as a worker would."""
-    yield
-    from worker.celery_app import close_process_clients
+def pytest_configure(config: pytest.Config) -> None:
+    environment.apply()  # what every subprocess a test starts inherits
+    environment.patch_celery_for_sentry()  # before anything imports celery.worker
 
-    close_process_clients()
+
+@pytest.fixture(scope="session")
+def celery_app() -> Iterator[object]:
+    """The production Celery app (plus the test tasks), on the session's settings and key prefix."""
+    from tests.support.tasks import app
+
+    yield app
+    app.close_resources()
 
 
 @pytest.fixture(scope="session")
@@ -73,22 +73,17 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind we support; the same test runs against both."""
-    from common.db.session import dispose_engines
-
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'app.sqlite3'}"
-        dispose_engines()
-        return
+        return f"sqlite:///{tmp_path / 'app.sqlite3'}"
     url: str = request.getfixturevalue("postgres_database")
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    yield url
-    dispose_engines()
+    return url
 
 
 @pytest.fixture
@@ -101,17 +96,48 @@ def database_url(empty_database_url: str) -> str:
 
 
 @pytest.fixture
-def settings_factory() -> Callable[..., Settings]:
-    def make(**overrides: object) -> Settings:
-        return load_settings(_env_file=None, **overrides)
+def sqlite_database_url(tmp_path: Path) -> str:
+    """One migrated SQLite database, for tests whose subject is not the database."""
+    from common.db.migrate import upgrade
 
-    return make
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings_factory() -> Callable[..., Settings]:
+    """Settings from the test defaults and the given values only (never the environment or a .env)."""
+    return make_settings
+
+
+@pytest.fixture
+def worker_resources(celery_app: object) -> Iterator[Callable[[Settings], object]]:
+    """Factory: give the in-process Celery app (and so an in-thread worker) the resources of these settings."""
+    from worker.app import WorkerApp
+    from worker.resources import Resources
+
+    assert isinstance(celery_app, WorkerApp)
+    made: list[Resources] = []
+
+    def install(settings: Settings) -> Resources:
+        resources = Resources(settings)
+        made.append(resources)
+        previous = celery_app.use_resources(resources)
+        if previous is not None and previous not in made:
+            previous.close()
+        return resources
+
+    yield install
+    celery_app.use_resources(None)
+    for resources in made:
+        resources.close()
 
 
 @pytest.fixture
 def sentry_capture(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., CapturingTransport]]:
     """Initialise Sentry through the production code path with an in-memory transport."""
-    from common.observability import init_sentry
+    from common.observability.sdk import init_sentry
 
     def init(**overrides: object) -> CapturingTransport:
         overrides.setdefault("sentry_dsn", "https://abcdef0123456789@o1.ingest.sentry.io/42")
@@ -126,8 +152,10 @@ def sentry_capture(settings_factory: Callable[..., Settings]) -> Iterator[Callab
 
 
 @pytest.fixture
-def worker_thread(redis_url: str) -> Iterator[None]:
+def worker_thread(celery_app: object, redis_url: str) -> Iterator[None]:
     """A real Celery worker (solo pool) in a thread of this process, consuming every queue over real Redis."""
+    from celery.contrib.testing.worker import start_worker
+
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10.0, loglevel="WARNING"):
         yield
 
@@ -136,6 +164,7 @@ def worker_thread(redis_url: str) -> Iterator[None]:
 class WorkerProcess:
     name: str
     process: subprocess.Popen[bytes]
+    log_path: Path
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -146,48 +175,39 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait(timeout=5)
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
 
 @pytest.fixture
-def worker_process(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Factory: start `celery -A tests.support.tasks worker` as a real prefork process and wait until it answers."""
+def worker_process(celery_app: object, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: `celery -A tests.support.tasks worker` as a real prefork process, on these settings' environment."""
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1, extra_env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        concurrency: int = 1,
+        settings: Settings | None = None,
+        extra_env: dict[str, str] | None = None,
+        queues: str | None = None,
+    ) -> WorkerProcess:
         name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tests.support.tasks",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                str(concurrency),
-                "-n",
-                name,
-                "--without-mingle",
-                "--without-gossip",
-                "-l",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **(extra_env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        worker = WorkerProcess(name=name.replace("%h", os.uname().nodename), process=proc)
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        env = {**os.environ, **(settings_env(settings) if settings else {}), **(extra_env or {})}
+        argv = [sys.executable, "-m", "celery", "-A", "tests.support.tasks", "worker", "-P", "prefork"]
+        argv += ["-c", str(concurrency), "-n", name, "--without-mingle", "--without-gossip", "-l", "INFO"]
+        if queues:
+            argv += ["-Q", queues]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = WorkerProcess(name=name.replace("%h", os.uname().nodename), process=proc, log_path=log_path)
         started.append(worker)
+        control = celery_app.control  # type: ignore[attr-defined]
         wait_until(
-            lambda: proc.poll() is not None or celery_app.control.ping(destination=[worker.name], timeout=0.5),
+            lambda: proc.poll() is not None or control.ping(destination=[worker.name], timeout=0.5),
             timeout_s=30,
             what=f"worker {worker.name} to answer ping",
         )
-        assert proc.poll() is None, (tmp_path / f"worker-{len(started) - 1}.log").read_text()
+        assert proc.poll() is None, worker.log()
         return worker
 
     yield start

@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from telegram import Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-import worker.celery_app  # noqa: F401 - makes the production Celery app current before the task is bound
 from bot.arguments import UsageError, usage_reply
 from bot.observed import observed_command
-from bot.queue import QueueUnavailable, enqueue
-from bot.runtime import is_admin, language
+from bot.producer import QueueUnavailable
+from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.texts import Catalogue, Language, text, translate
-from worker.sentry.cleanup_job import RUN_CALLBACK_PREFIX
-from worker.sentry.cleanup_policy import MAX_OLD_DAYS
-from worker.tasks.maintenance import sentry_cleanup
+from common.contract import CLEANUP_RUN_CALLBACK_PREFIX as RUN_CALLBACK_PREFIX
+from common.contract import MAX_OLD_DAYS, CleanupTask
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +111,19 @@ def usage(lang: Language, value: str | None = None) -> str:
     return usage_reply(translate(TEXTS, "usage", lang), lang, value)
 
 
-async def _queue(choice: CleanupChoice, queued: Message, lang: Language) -> None:
-    signature = sentry_cleanup.signature(
-        kwargs={
-            "test_only": choice.test_only,
-            "older_than_days": choice.older_than_days,
-            "delete": choice.delete,
-            "execute": choice.execute,
-            "trigger": "bot",
-            "chat_id": queued.chat_id,
-            "message_id": queued.message_id,
-            "bot_args": choice.args,
-        }
+async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, lang: Language) -> None:
+    call = CleanupTask(
+        test_only=choice.test_only,
+        older_than_days=choice.older_than_days,
+        delete=choice.delete,
+        execute=choice.execute,
+        trigger="bot",
+        chat_id=queued.chat_id,
+        message_id=queued.message_id,
+        bot_args=choice.args,
     )
     try:
-        await enqueue(signature)
+        await runtime.producer.send(call)
     except QueueUnavailable as exc:
         await queued.edit_text(text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
@@ -153,7 +149,7 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(usage(lang, exc.value))
         return
     queued = await message.reply_text(_queued_text(choice, lang))
-    await _queue(choice, queued, lang)
+    await _queue(runtime_of(context), choice, queued, lang)
 
 
 @observed_command("cleanup")
@@ -176,13 +172,13 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     # PTB builds a Message even for an inaccessible one (date 0), so is_accessible is the test that counts.
     if isinstance(message, Message) and message.is_accessible:
         edited = await message.edit_text(_queued_text(choice, lang))
-        await _queue(choice, edited if isinstance(edited, Message) else message, lang)
+        await _queue(runtime_of(context), choice, edited if isinstance(edited, Message) else message, lang)
         return
     # The preview is too old for Telegram to hand over (InaccessibleMessage) or unknown: answer in a new
     # message, in the preview's chat when we know it, else privately to whoever pressed the button.
     chat_id = message.chat.id if message is not None else query.from_user.id
     queued = await context.bot.send_message(chat_id, _queued_text(choice, lang))
-    await _queue(choice, queued, lang)
+    await _queue(runtime_of(context), choice, queued, lang)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

@@ -10,13 +10,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -34,9 +37,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend.
+
+    ``DateTime(timezone=True)`` is aware on PostgreSQL only; SQLite hands back naive values, so reports
+    would print differently per backend and comparing with an aware time would raise.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime {value.isoformat()}: store aware UTC times")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store the UTC wall time, read back below as UTC.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime()}
 
 
 class Scan(Base):
@@ -57,13 +85,15 @@ class Scan(Base):
     pages: Mapped[int] = mapped_column(Integer, default=0)
     items_seen: Mapped[int] = mapped_column(Integer, default=0)
     opportunities_found: Mapped[int] = mapped_column(Integer, default=0)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # stopped at the page cap
+    failure: Mapped[str | None] = mapped_column(String(32))  # the failure kind of a failed scan
     error: Mapped[str | None] = mapped_column(Text)
     sentry_event_id: Mapped[str | None] = mapped_column(String(32))
 
-    opportunities: Mapped[list[Opportunity]] = relationship(back_populates="scan", cascade="all, delete-orphan")
+    opportunities: Mapped[list[ScanOpportunity]] = relationship(back_populates="scan", cascade="all, delete-orphan")
 
 
-class Opportunity(Base):
+class ScanOpportunity(Base):
     """An item listed below what it resells for after fees, found by one scan. Money in integer cents."""
 
     __tablename__ = "opportunities"

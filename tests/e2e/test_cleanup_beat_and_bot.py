@@ -30,8 +30,8 @@ from tests.support.beat import ClockedScheduler, FixedClock
 from tests.support.bot import running_bot
 from tests.support.waiting import wait_until
 from worker.celery_app import app
-from worker.sentry import audit
-from worker.sentry.lock import ProjectLock, lock_key
+from worker.cleanup import audit
+from worker.cleanup.lock import ProjectLock, lock_key
 from worker.tasks import maintenance
 from worker.tasks.maintenance import sentry_cleanup
 from worker.telegram import get_sender

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +19,30 @@ from celery.signals import task_retry
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
-from common.db import session_scope
-from common.db.models import Opportunity as OpportunityRow
-from common.db.models import Scan
+from common.contract import ScanTask
+from common.retry import RetryPolicy
+from common.db.database import Database
+from common.db.models import Scan, ScanOpportunity
 from common.markets import GAME_IDS, LEVELS
-from common.scan_guard import guard_key
-from common.settings import Settings, get_settings
+from common.scan_slot import slot_key as guard_key
+from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_dmarket import DMarketSandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.bot import running_bot
 from tests.support.capture import CapturingTransport
 from tests.support.tasks import app as celery_app
+from tests.support.settings import make_settings
 from tests.support.waiting import wait_until
-from worker.clients import RATE_LIMIT_KEY, close_clients, redis_for
-from worker.dmarket.arbitrage import Offer, Opportunity, find_opportunities
-from worker.dmarket.client import DMarketClient, RequestStats
+from worker.arbitrage.engine import Offer, Opportunity, find_opportunities
+from worker.arbitrage.workflow import rules_for
+from worker.dmarket.client import DMarketClient
+from worker.dmarket.models import RequestStats
 from worker.dmarket.ratelimit import SharedRateLimiter
 from worker.dmarket.signing import Signer
-from worker.scanning import rules_for
-from worker.tasks import scans as scans_task
-from worker.tasks.scans import arbitrage_scan
-from worker.telegram import close_senders, get_sender
+from worker.resources import Resources, rate_limit_key
+from worker.tasks import arbitrage as scans_task
+from worker.tasks.arbitrage import arbitrage_scan
 
 # Per test session, so that sessions running side by side on one Redis never share a user's keys.
 USER = CHAT = 5_000_000 + os.getpid() % 1_000_000
@@ -51,47 +53,31 @@ TASK_TIMEOUT_S = 30
 
 
 @pytest.fixture
-def sqlite_database_url(tmp_path: Path) -> Iterator[str]:
-    """One migrated SQLite database, for tests whose subject is not the database."""
-    from common.db.migrate import upgrade
-    from common.db.session import dispose_engines
-
-    url = f"sqlite:///{tmp_path / 'scans.sqlite3'}"
-    upgrade(url)
-    yield url
-    dispose_engines()
-
-
-@pytest.fixture
 def scan_env(
-    dmarket_sandbox: DMarketSandbox, telegram_sandbox: TelegramSandbox, redis_client: redis.Redis
-) -> Iterator[Callable[..., dict[str, str]]]:
-    """Factory: point this process's settings (and so the in-thread worker) at the sandboxes; returns the env."""
-    patch = pytest.MonkeyPatch()
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    redis_client: redis.Redis,
+    worker_resources: Callable[[Settings], Resources],
+) -> Callable[..., Settings]:
+    """Factory: settings pointing at the sandboxes, installed as the in-process worker's resources."""
 
-    def apply(database_url: str, **overrides: str) -> dict[str, str]:
-        env = {
-            "DMARKET_API_URL": dmarket_sandbox.url,
-            "DMARKET_PUBLIC_KEY": dmarket_sandbox.public_key_hex,
-            "DMARKET_SECRET_KEY": dmarket_sandbox.secret_key_hex,
-            "TELEGRAM_BOT_TOKEN": telegram_sandbox.token,
-            "TELEGRAM_API_BASE_URL": telegram_sandbox.url,
-            "DATABASE_URL": database_url,
-            **overrides,
+    def apply(database_url: str, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "dmarket_api_url": dmarket_sandbox.url,
+            "dmarket_public_key": dmarket_sandbox.public_key_hex,
+            "dmarket_secret_key": dmarket_sandbox.secret_key_hex,
+            "telegram_bot_token": telegram_sandbox.token,
+            "telegram_api_base_url": telegram_sandbox.url,
+            "database_url": database_url,
         }
-        for name, value in env.items():
-            patch.setenv(name, value)
-        get_settings.cache_clear()
-        return env
+        settings = make_settings(**{**values, **overrides})
+        worker_resources(settings)
+        return settings
 
     # A previous test's 429 penalty or progress throttle must not leak into this one.
-    redis_client.delete(RATE_LIMIT_KEY.format(public_key=dmarket_sandbox.public_key_hex), f"arbitrage:progress:{CHAT}")
+    redis_client.delete(rate_limit_key(dmarket_sandbox.public_key_hex), f"arbitrage:progress:{CHAT}")
     redis_client.delete(guard_key(USER))
-    yield apply
-    patch.undo()
-    get_settings.cache_clear()
-    close_clients()  # connection pools to this test's sandboxes
-    close_senders()
+    return apply
 
 
 def expected(sandbox: DMarketSandbox, settings: Settings, game: str, level: str) -> list[Opportunity]:
@@ -104,13 +90,17 @@ def expected(sandbox: DMarketSandbox, settings: Settings, game: str, level: str)
 
 
 def stored(database_url: str, task_id: str) -> tuple[Scan, list[tuple[str, int, int, int, int]]]:
-    with session_scope(database_url) as session:
-        scans = session.scalars(select(Scan).where(Scan.task_id == task_id)).all()
-        assert len(scans) == 1
-        rows = session.scalars(select(OpportunityRow).where(OpportunityRow.scan_id == scans[0].id)).all()
-        return scans[0], sorted(
-            (r.item_id, r.price_cents, r.suggested_price_cents, r.profit_cents, r.profit_bp) for r in rows
-        )
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            scans = session.scalars(select(Scan).where(Scan.task_id == task_id)).all()
+            assert len(scans) == 1
+            rows = session.scalars(select(ScanOpportunity).where(ScanOpportunity.scan_id == scans[0].id)).all()
+            return scans[0], sorted(
+                (r.item_id, r.price_cents, r.suggested_price_cents, r.profit_cents, r.profit_bp) for r in rows
+            )
+    finally:
+        database.dispose()
 
 
 def as_rows(opportunities: list[Opportunity]) -> list[tuple[str, int, int, int, int]]:
@@ -133,7 +123,11 @@ def purge_scans() -> None:
 def post_queued_message(settings: Settings, telegram: TelegramSandbox) -> int:
     """Do what the bot does before queueing: the user writes, the bot answers "queued"."""
     telegram.client.send_message(CHAT, USER, "/arbitrage")
-    return get_sender(settings).send_message(CHAT, "⏳ queued")
+    resources = Resources(settings)
+    try:
+        return resources.telegram().send_message(CHAT, "⏳ queued")
+    finally:
+        resources.close()
 
 
 def final_message(telegram: TelegramSandbox, marker: str, timeout_s: float = TASK_TIMEOUT_S) -> dict[str, Any]:
@@ -145,7 +139,7 @@ def final_message(telegram: TelegramSandbox, marker: str, timeout_s: float = TAS
 
 def scan(message_id: int | None, game: str, level: str, task_id: str | None = None, **options: Any) -> Any:
     return arbitrage_scan.apply_async(
-        kwargs={"user_id": USER, "chat_id": CHAT, "message_id": message_id, "game": game, "level": level},
+        kwargs=ScanTask(USER, CHAT, message_id, game, level).kwargs(),
         task_id=task_id or str(uuid.uuid4()),
         **options,
     )
@@ -165,13 +159,12 @@ def failure_events(transport: CapturingTransport) -> tuple[dict[str, Any], dict[
 
 def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
 ) -> None:
-    scan_env(database_url)
-    settings = get_settings()
+    settings = scan_env(database_url)
     message_id = post_queued_message(settings, telegram_sandbox)
     predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
     assert predicted, "the sandbox market should hold some pro-level deals"
@@ -196,19 +189,22 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
 
 
 def result_task_id(result: dict[str, Any], database_url: str) -> str:
-    with session_scope(database_url) as session:
-        return session.get_one(Scan, result["scan_id"]).task_id
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            return session.get_one(Scan, result["scan_id"]).task_id
+    finally:
+        database.dispose()
 
 
 def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
 ) -> None:
-    scan_env(sqlite_database_url, DMARKET_MAX_ATTEMPTS="4")
-    settings = get_settings()
+    settings = scan_env(sqlite_database_url, dmarket_max_attempts=4)
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.throttle_next(2, retry_after_s=1)
 
@@ -225,15 +221,15 @@ def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
 
 def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
     sentry_capture: Callable[..., CapturingTransport],
 ) -> None:
     transport = sentry_capture()
-    scan_env(sqlite_database_url, DMARKET_MAX_ATTEMPTS="2")
-    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    settings = scan_env(sqlite_database_url, dmarket_max_attempts=2)
+    message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.throttle_next(5, retry_after_s=1)
 
     result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
@@ -255,7 +251,7 @@ def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
 
 def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
@@ -264,12 +260,12 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     transport = sentry_capture()
     stranger = SigningKey.generate()  # a well-formed keypair DMarket (the sandbox) has never heard of
     secret_hex = stranger.encode().hex() + stranger.verify_key.encode().hex()
-    scan_env(
+    settings = scan_env(
         sqlite_database_url,
-        DMARKET_PUBLIC_KEY=stranger.verify_key.encode().hex(),
-        DMARKET_SECRET_KEY=secret_hex,
+        dmarket_public_key=stranger.verify_key.encode().hex(),
+        dmarket_secret_key=secret_hex,
     )
-    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    message_id = post_queued_message(settings, telegram_sandbox)
 
     result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
 
@@ -296,17 +292,17 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
 
 def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_user_once(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     telegram_sandbox: TelegramSandbox,
     sentry_capture: Callable[..., CapturingTransport],
     redis_client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     transport = sentry_capture()
-    scan_env("postgresql+psycopg://postgres@127.0.0.1:1/scans")  # port 1: every connection is refused at once
+    settings = scan_env("postgresql+psycopg://postgres@127.0.0.1:1/scans")  # port 1: refused at once
     # Retry at once: the policy is under test, not the wait.
-    monkeypatch.setattr(scans_task.arbitrage_scan, "retry_base_s", 0.0)
-    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    monkeypatch.setattr(scans_task.arbitrage_scan, "retry_policy", RetryPolicy(6, 3600.0, 0.0, 0.0))
+    message_id = post_queued_message(settings, telegram_sandbox)
     task_id = str(uuid.uuid4())
     redis_client.set(guard_key(USER), task_id)  # as the bot does before it queues the scan
     slot_at_retry: list[str | None] = []
@@ -350,15 +346,14 @@ def _close_result_subscriptions(backends: Iterable[Any]) -> None:
 @pytest.mark.slow
 def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
     worker_process: Callable[..., WorkerProcess],
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
     redis_client: redis.Redis,
 ) -> None:
-    env = scan_env(sqlite_database_url)
-    settings = get_settings()
-    worker_process(concurrency=1, extra_env=env)  # prefork: the solo pool has no time limits
+    settings = scan_env(sqlite_database_url)
+    worker_process(concurrency=1, settings=settings)  # prefork: the solo pool has no time limits
     redis_client.set(guard_key(USER), "someone else's scan")  # a scan only ever releases its own slot
 
     def timed_out(message_id: int) -> dict[str, Any]:
@@ -393,14 +388,13 @@ def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
 @pytest.mark.slow
 def test_a_worker_killed_mid_scan_leaves_one_scan_one_set_of_rows_one_message(
     worker_process: Callable[..., WorkerProcess],
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
 ) -> None:
-    env = scan_env(sqlite_database_url)
-    settings = get_settings()
-    worker = worker_process(concurrency=1, extra_env=env)
+    settings = scan_env(sqlite_database_url)
+    worker = worker_process(concurrency=1, settings=settings)
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.set_latency(250)  # four pages take a second: time to kill it mid-scan
     task_id = str(uuid.uuid4())
@@ -428,13 +422,13 @@ def _pool_child(worker_pid: int) -> int:
 
 def test_a_redelivered_completed_scan_only_repeats_its_final_message(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
 ) -> None:
-    scan_env(sqlite_database_url)
-    message_id = post_queued_message(get_settings(), telegram_sandbox)
+    settings = scan_env(sqlite_database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
     task_id = str(uuid.uuid4())
     first = scan(message_id, "rust", "medium", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
     requests_after_first = len(dmarket_sandbox.client.requests())
@@ -452,12 +446,11 @@ def test_a_redelivered_completed_scan_only_repeats_its_final_message(
 
 
 def test_separate_clients_together_never_exceed_the_shared_rate(
-    scan_env: Callable[..., dict[str, str]], sqlite_database_url: str, dmarket_sandbox: DMarketSandbox
+    scan_env: Callable[..., Settings], sqlite_database_url: str, dmarket_sandbox: DMarketSandbox
 ) -> None:
     rate = 20
-    scan_env(sqlite_database_url)
+    settings = scan_env(sqlite_database_url)
     dmarket_sandbox.client.configure(rate_limit_rps=rate)
-    settings = get_settings()
     key = f"dmarket:ratelimit:test:{uuid.uuid4().hex}"
 
     def one_worker(game_id: str) -> None:
@@ -505,15 +498,15 @@ def bot_settings(telegram: TelegramSandbox, settings_factory: Callable[..., Sett
 
 def test_arbitrage_command_end_to_end_edits_the_queued_reply_into_the_result(
     worker_thread: None,
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     dmarket_sandbox: DMarketSandbox,
     telegram_sandbox: TelegramSandbox,
     settings_factory: Callable[..., Settings],
     redis_client: redis.Redis,
 ) -> None:
-    scan_env(sqlite_database_url)
-    predicted = expected(dmarket_sandbox, get_settings(), "dota2", "pro")
+    settings = scan_env(sqlite_database_url)
+    predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
     with running_bot(bot_settings(telegram_sandbox, settings_factory)):
         telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota2 pro")
         message = final_message(telegram_sandbox, "✅")
@@ -521,14 +514,16 @@ def test_arbitrage_command_end_to_end_edits_the_queued_reply_into_the_result(
     assert [m["message_id"] for m in telegram_sandbox.client.bot_messages(CHAT)] == [message["message_id"]]
     assert any("Скан dota2/pro в очереди" in v["text"] for v in message["history"])
     assert predicted[0].title in message["text"]
-    with session_scope(sqlite_database_url) as session:
+    database = Database(sqlite_database_url)
+    with database.session() as session:
         [record] = session.scalars(select(Scan)).all()
         assert (record.user_id, record.chat_id, record.game, record.level) == (USER, CHAT, "dota2", "pro")
+    database.dispose()
     wait_until(lambda: not redis_client.exists(guard_key(USER)), what="the worker to clear the running-scan key")
 
 
 def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
-    scan_env: Callable[..., dict[str, str]],
+    scan_env: Callable[..., Settings],
     sqlite_database_url: str,
     telegram_sandbox: TelegramSandbox,
     settings_factory: Callable[..., Settings],
@@ -551,7 +546,7 @@ def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
             telegram_sandbox.client.wait_for_text(CHAT, "предыдущий скан ещё идёт")
         texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT)]
-        assert len(texts) == 5 and "Не понимаю «dota3»" in texts[0] and "«extra»" in texts[1]
+        assert len(texts) == 5 and "Не понимаю «dota3»" in texts[0] and "«ultra»" in texts[1]
         assert "Использование: /arbitrage" in texts[2] and len(texts[2]) < 400
         assert scans_queued() == 1
     finally:
@@ -573,4 +568,4 @@ def test_redis_down_gives_queue_unavailable_within_a_second_and_one_event(
     assert reply["date"] - sent_at <= 1.5  # Telegram dates are whole seconds
     [event] = [e for e in transport.items("event") if e.get("exception")]
     assert event["event_id"] in reply["text"] and event["tags"]["component"] == "telegram"
-    assert redis_for(get_settings().redis_url).ping()  # the real Redis was never the one that failed
+    assert redis.Redis.from_url(make_settings().redis_url).ping()  # the real Redis was never the one that failed

@@ -22,12 +22,14 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.db.database import Database
 from common.db.migrate import upgrade
+from common.retry import RetryPolicy
 from tests.plugins.sandbox_sentry import SentrySandbox
-from worker.sentry import audit
-from worker.sentry.api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
-from worker.sentry.cleanup import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
-from worker.sentry.lock import ProjectLock, lock_key
+from worker.cleanup import audit
+from worker.sentry_api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
+from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
+from worker.cleanup.lock import ProjectLock, lock_key
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_TITLES = ["Test Error", "Test Critical", "ValueError: Test error: boom", "RuntimeError: API Rate Limit: 429"]
@@ -114,37 +116,51 @@ def mutating_calls(sandbox: SentrySandbox) -> list[dict[str, Any]]:
     return [r for r in sandbox.client.requests_log() if r["method"] in MUTATING]
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    from common.db.session import dispose_engines
+# Fast backoff: the policy's arithmetic is tested in unit tests; here the retries themselves are under test.
+FAST_RETRIES = RetryPolicy(max_attempts=10, deadline_s=300.0, base_s=0.01, max_backoff_s=0.05)
 
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
     upgrade(url)
-    yield url
-    dispose_engines()
+    return url
 
 
 @dataclass
 class Runner:
     sandbox: SentrySandbox
-    database_url: str
+    database: Database
     redis_client: redis.Redis
 
     def api(self, token: str | None = None) -> SentryApi:
         sb = self.sandbox
-        return SentryApi(sb.url, token or sb.token, sb.org, str(sb.project_id), backoff_s=0.01)
+        return SentryApi(sb.url, token or sb.token, sb.org, str(sb.project_id), retry_policy=FAST_RETRIES)
 
     def run(
         self, request: CleanupRequest, progress: Callable[[Progress], None] | None = None, token: str | None = None
     ) -> CleanupReport:
         with self.api(token) as api:
-            ctx = CleanupContext(api, self.database_url, self.redis_client, 60, ["production"])
+            ctx = CleanupContext(api, self.database, self.redis_client, 60, ["production"])
             return run_cleanup(request, ctx, run_key=f"test-{uuid.uuid4().hex}", trigger="test", progress=progress)
 
 
 @pytest.fixture
-def runner(sentry_sandbox: SentrySandbox, sqlite_url: str, redis_client: redis.Redis) -> Runner:
-    return Runner(sentry_sandbox, sqlite_url, redis_client)
+def make_runner(redis_client: redis.Redis) -> Iterator[Callable[[SentrySandbox, str], Runner]]:
+    made: list[Runner] = []
+
+    def make(sandbox: SentrySandbox, database_url: str) -> Runner:
+        made.append(Runner(sandbox, Database(database_url), redis_client))
+        return made[-1]
+
+    yield make
+    for runner in made:
+        runner.database.dispose()
+
+
+@pytest.fixture
+def runner(sentry_sandbox: SentrySandbox, sqlite_url: str, make_runner: Callable[[SentrySandbox, str], Runner]) -> Runner:
+    return make_runner(sentry_sandbox, sqlite_url)
 
 
 # ---- the big mixed project -------------------------------------------------------------------------
@@ -182,7 +198,7 @@ def test_execute_resolves_exactly_the_test_issues(runner: Runner, big_project: l
     assert {i for i in after if after[i] != before[i]} == expected
     assert all(after[i] == "resolved" for i in expected)
     assert report.status == "done" and report.counts["done"] == len(expected) > 100
-    assert {i for i, (action, state) in audit.action_states(runner.database_url, report.run_id).items()
+    assert {i for i, (action, state) in audit.action_states(runner.database, report.run_id).items()
             if state == "done"} == expected  # fmt: skip
     # Bulk calls by explicit id, at most 100 per call: never one call per issue, never a call without ids.
     puts = mutating_calls(runner.sandbox)
@@ -200,9 +216,9 @@ def test_delete_deletes_exactly_the_old_issues_it_may(runner: Runner, big_projec
     assert {s.id for s in big_project} - remaining == expected
     assert report.counts["done"] == len(expected) > 50
     # A deleted issue is not lost without trace: its full JSON is in the audit.
-    from common.db import CleanupAction, session_scope
+    from common.db.models import CleanupAction
 
-    with session_scope(runner.database_url) as session:
+    with runner.database.session() as session:
         snapshot = session.query(CleanupAction).filter_by(run_id=report.run_id, state="done").first()
         assert snapshot is not None and snapshot.snapshot["id"] in expected and "lastSeen" in snapshot.snapshot
 
@@ -265,9 +281,9 @@ def test_protected_issues_survive_any_flags_end_to_end(
 
 
 def test_a_run_interrupted_part_way_leaves_an_audit_that_matches_sentry(
-    sentry_sandbox: SentrySandbox, database_url: str, redis_client: redis.Redis
+    sentry_sandbox: SentrySandbox, database_url: str, make_runner: Callable[[SentrySandbox, str], Runner]
 ) -> None:
-    runner = Runner(sentry_sandbox, database_url, redis_client)
+    runner = make_runner(sentry_sandbox, database_url)
     seed(sentry_sandbox, [("Test Error", "unresolved", "staging", True, 0, 1)] * 450)
 
     def revoke_token_after_first_chunk(update: Progress) -> None:
@@ -277,12 +293,12 @@ def test_a_run_interrupted_part_way_leaves_an_audit_that_matches_sentry(
     report = runner.run(CleanupRequest(test_only=True, execute=True), progress=revoke_token_after_first_chunk)
 
     assert report.status == "failed" and "SENTRY_AUTH_TOKEN" in (report.error or "")
-    states = audit.action_states(database_url, report.run_id)
+    states = audit.action_states(runner.database, report.run_id)
     resolved = {i for i, s in statuses(sentry_sandbox).items() if s == "resolved"}
     assert {i for i, (_, state) in states.items() if state == "done"} == resolved and len(resolved) == 100
     assert sum(state == "failed" for _, state in states.values()) == 100
     assert sum(state == "not_attempted" for _, state in states.values()) == 250
-    run = audit.get_run(database_url, report.run_id)
+    run = audit.get_run(runner.database, report.run_id)
     assert run is not None and run.status == "failed" and run.counts["done"] == 100
 
 
@@ -298,8 +314,8 @@ def test_a_run_stopped_by_its_time_limit_says_what_was_not_attempted(runner: Run
     with pytest.raises(SoftTimeLimitExceeded):
         runner.run(CleanupRequest(test_only=True, execute=True), progress=time_is_up)
 
-    [run] = audit.recent_runs(runner.database_url)
-    states = sorted(state for _, state in audit.action_states(runner.database_url, run.id).values())
+    [run] = audit.recent_runs(runner.database)
+    states = sorted(state for _, state in audit.action_states(runner.database, run.id).values())
     assert run.status == "interrupted" and "SoftTimeLimitExceeded" in (run.error or "")
     assert states == ["done"] * 100 + ["not_attempted"] * 150
     assert sum(s == "resolved" for s in statuses(runner.sandbox).values()) == 100
@@ -330,13 +346,15 @@ def test_a_429_without_a_wait_still_waits_and_the_number_of_429s_is_capped(runne
     sb.client.configure(faults=[{"endpoint": "org-issues", "status": 429, "count": 1000, "retry_after": 0}])
 
     with (
-        SentryApi(sb.url, sb.token, sb.org, str(sb.project_id), sleep=waits.append, max_rate_limited=7) as api,
+        SentryApi(
+            sb.url, sb.token, sb.org, str(sb.project_id), sleep=waits.append, retry_policy=RetryPolicy(8, 300.0)
+        ) as api,
         pytest.raises(SentryApiError, match="kept rate-limiting") as caught,
     ):
         next(api.iter_issue_pages("test:true"))
 
     assert caught.value.status == 429
-    assert len(waits) == 7 and all(w >= 1.0 for w in waits)  # every 429 waited, and only 7 were tolerated
+    assert len(waits) == 7 and all(w >= 1.0 for w in waits)  # every 429 waited, and 8 attempts in all
     served = [r for r in sb.client.requests_log() if r["endpoint"] == "org-issues"]
     assert [r["status"] for r in served] == [429] * 8
 
@@ -402,7 +420,7 @@ def test_a_second_run_on_the_same_project_is_refused_while_one_acts(runner: Runn
             runner.run(CleanupRequest(test_only=True, execute=True))
         assert runner.run(CleanupRequest(test_only=True)).status == "preview"  # a preview needs no lock
     assert mutating_calls(runner.sandbox) == []
-    assert [r.status for r in audit.recent_runs(runner.database_url)] == ["preview", "refused"]
+    assert [r.status for r in audit.recent_runs(runner.database)] == ["preview", "refused"]
     assert runner.run(CleanupRequest(test_only=True, execute=True)).status == "done"  # released
 
 

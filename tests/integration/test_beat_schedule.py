@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import beat_schedule
+from common.contract import ROUTES, CleanupTask
 from tests.support.beat import ClockedScheduler, FixedClock
-from worker.celery_app import TASK_ROUTES, app
+from tests.support.tasks import app
 
-CLEANUP_TASK = "worker.tasks.maintenance.sentry_cleanup"
+CLEANUP_TASK = CleanupTask.NAME
 
 
 def test_weekly_and_monthly_cleanups_fire_at_their_utc_times_with_the_operators_arguments() -> None:
@@ -44,7 +45,9 @@ def test_the_schedule_is_plain_data_with_numeric_crontab_fields_and_valid_monito
         assert name.replace("-", "").isalnum() and name == name.lower() and len(name) <= 50
         assert all(isinstance(value, int) for value in entry["crontab"].values())
         assert entry["task"] in app.tasks
-    assert TASK_ROUTES["worker.tasks.maintenance.*"] == {"queue": "maintenance"}
+    assert ROUTES[CLEANUP_TASK] == "maintenance" and app.conf.task_routes[CLEANUP_TASK] == {"queue": "maintenance"}
+    for entry in beat_schedule.SCHEDULE.values():  # what beat sends is what the contract accepts
+        CleanupTask.from_kwargs(entry["kwargs"])
     task = app.tasks[CLEANUP_TASK]
     assert task.acks_late and task.soft_time_limit < task.time_limit
     assert task.time_limit < app.conf.broker_transport_options["visibility_timeout"]

@@ -12,7 +12,7 @@ import redis
 from tests.conftest import WorkerProcess
 from tests.support.tasks import add, app, hold_first_attempt
 from tests.support.waiting import wait_until
-from worker.celery_app import QUEUES, TASK_ROUTES
+from common.contract import QUEUES, ROUTES
 from worker.tasks.system import ping
 
 
@@ -28,7 +28,8 @@ def test_ping_reports_the_worker_that_ran_it(worker_thread: None) -> None:
 def test_every_route_names_a_declared_queue() -> None:
     declared = {queue.name for queue in app.conf.task_queues}
     assert declared == set(QUEUES)
-    assert {route["queue"] for route in TASK_ROUTES.values()} <= declared
+    assert set(ROUTES.values()) <= declared
+    assert app.conf.task_routes == {name: {"queue": queue} for name, queue in ROUTES.items()}
     # Each queue has its own routing key, so a message for one queue never lands in another.
     assert len({queue.routing_key for queue in app.conf.task_queues}) == len(QUEUES)
 

@@ -10,8 +10,9 @@ import pytest
 import sentry_sdk
 
 from common.logs import install_redaction
-from common.observability import add_telegram_breadcrumb, init_sentry, sentry_status
-from common.scrubbing import Scrubber
+from common.observability.breadcrumbs import add_telegram_breadcrumb
+from common.observability.sdk import init_sentry, sentry_status
+from common.observability.scrubbing import Scrubber
 from sandbox.server import running
 from tests.support.capture import CapturingTransport
 from tests.support.tasks import fail
@@ -57,7 +58,7 @@ def test_a_bot_transaction_continues_in_the_worker_task(
         result = ping.delay()
     result.get(timeout=10)
     task_tx = wait_until(
-        lambda: [t for t in transport.items("transaction") if t["transaction"] == "worker.tasks.system.ping"],
+        lambda: [t for t in transport.items("transaction") if t["transaction"] == "system.ping"],
         what="the task's transaction",
     )[0]
     assert task_tx["contexts"]["trace"]["trace_id"] == transaction.trace_id

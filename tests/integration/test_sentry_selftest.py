@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import sentry_sdk
 
-from common.observability import add_http_breadcrumb, add_trading_breadcrumb
-from common.sentry_selftest import TEST_TYPES, Failure
+from common.contract import TEST_TYPES
+from common.observability.breadcrumbs import add_http_breadcrumb, add_trading_breadcrumb
 from tests.support.capture import CapturingTransport
-from worker import sentry_selftest
+from worker.selftest import events as sentry_selftest
+from worker.selftest.report import Failure
 
 ADMIN = 1001
 

@@ -11,7 +11,7 @@ from celery import Celery
 from celery.beat import ScheduleEntry, Scheduler
 
 import beat_schedule
-from worker.celery_app import _schedule_from_data
+from worker.app import schedule_from_data
 
 
 class FixedClock:
@@ -40,7 +40,7 @@ class ClockedScheduler(Scheduler):  # type: ignore[misc]
         super().__init__(app, lazy=False)
 
     def setup_schedule(self) -> None:
-        schedule = _schedule_from_data(beat_schedule.SCHEDULE)
+        schedule = schedule_from_data(beat_schedule.SCHEDULE)
         for spec in schedule.values():
             spec["schedule"].nowfun = self.clock
         self.merge_inplace(schedule)

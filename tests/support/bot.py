@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from telegram.ext import Application, BaseHandler
 
 from bot.app import build_application
+from bot.runtime import BotRuntime
 from common.settings import Settings
+from tests.support.environment import TEST_KEY_PREFIX
 
 START_TIMEOUT_S = 15.0
 
@@ -21,27 +23,32 @@ def running_bot(
     settings: Settings,
     extra_handlers: Callable[[], list[BaseHandler]] | None = None,  # type: ignore[type-arg]
 ) -> Iterator[Application]:  # type: ignore[type-arg]
-    """``build_application(settings)`` polling in its own thread and event loop until the block ends.
+    """``build_application`` on ``settings``, polling in its own thread and event loop until the block ends.
 
-    ``bot.app.run`` is not used because it installs signal handlers, which only the main thread may do.
+    ``bot.app.run`` is not used because it installs signal handlers, which only the main thread may do. The
+    producer sends with the test run's key prefix, so the test's workers receive what the bot queues.
     """
-    application = build_application(settings)
+    loop = asyncio.new_event_loop()
+    runtime = BotRuntime.create(settings, key_prefix=TEST_KEY_PREFIX)
+    application = build_application(runtime)
     for handler in extra_handlers() if extra_handlers else []:
         application.add_handler(handler)
     ready = threading.Event()
     failure: list[BaseException] = []
-    loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 
     async def serve() -> None:
         assert application.updater is not None
-        async with application:
-            await application.start()
-            await application.updater.start_polling(timeout=dtm.timedelta(seconds=2))
-            ready.set()
-            await stop.wait()
-            await application.updater.stop()
-            await application.stop()
+        try:
+            async with application:
+                await application.start()
+                await application.updater.start_polling(timeout=dtm.timedelta(seconds=2))
+                ready.set()
+                await stop.wait()
+                await application.updater.stop()
+                await application.stop()
+        finally:
+            await runtime.close()
 
     def main() -> None:
         try:

@@ -1,8 +1,14 @@
-"""Hermetic process environment for tests: set before anything imports the settings or the Celery app."""
+"""The environment every subprocess a test starts inherits: hermetic, whatever the developer's shell or .env holds.
+
+In-process code never reads it (tests build Settings explicitly, tests/support/settings.py); worker, beat and
+bot subprocesses get their settings from the environment, as in production, starting from this one.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Concurrent test runs on one machine share the Redis database: a per-run key prefix keeps their Celery
@@ -10,8 +16,7 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_KEY_PREFIX = os.environ.setdefault("TEST_CELERY_KEY_PREFIX", f"test-{os.getpid()}:")
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
-# Variables a developer's .env might set that would make tests reach real services. Environment variables win
-# over .env in pydantic-settings, so blanking them here is enough.
+# Variables a developer's shell might set that would make subprocesses reach real services.
 _BLANKED = (
     "SENTRY_DSN",
     "SENTRY_AUTH_TOKEN",
@@ -28,10 +33,15 @@ _BLANKED = (
 
 
 def apply() -> None:
+    """Make the environment subprocesses inherit hermetic (called once, when pytest starts)."""
     for name in _BLANKED:
-        os.environ[name] = ""
+        os.environ.pop(name, None)
+    # No .env file is read by any subprocess: an empty one stands in for the project's.
+    empty = Path(tempfile.gettempdir()) / f"dmarket-bot-tests-{os.getpid()}.env"
+    empty.write_text("")
+    os.environ["ENV_FILE"] = str(empty)
     os.environ["REDIS_URL"] = TEST_REDIS_URL
-    os.environ.setdefault("DATABASE_URL", "sqlite:///var/test-default.sqlite3")
+    os.environ["DATABASE_URL"] = "sqlite:///var/test-default.sqlite3"
     os.environ["SENTRY_ENVIRONMENT"] = "test"
     os.environ["BOT_LANGUAGE"] = "ru"
     # PTB 22 warns (an error under filterwarnings=error) unless retry_after and friends are timedeltas.

@@ -1,20 +1,21 @@
 """The production Celery app plus a few tasks that exist only to test it.
 
 Worker subprocesses are started with `celery -A tests.support.tasks worker`, so they run exactly the
-production configuration with these extra tasks registered.
+production configuration with these extra tasks registered. Their settings come from the environment the
+test gave them and never from a .env file; in the test process itself the app runs on the session's
+settings, and each test installs its own Resources (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
 
-import redis
-
-from common.observability import set_component
-from common.settings import get_settings
+from common.settings import load_settings_or_exit
 from tests.support.environment import TEST_KEY_PREFIX
-from worker.celery_app import app
+from worker.app import app
+from worker.tasks import arbitrage, cleanup, selftest, system  # noqa: F401 - registers the production tasks
 
+app.use_settings(load_settings_or_exit())
 app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": TEST_KEY_PREFIX}
 app.conf.result_backend_transport_options = {
     **app.conf.result_backend_transport_options,
@@ -31,18 +32,19 @@ def add(a: int, b: int) -> int:
 
 @app.task(name="tests.fail", acks_late=False)
 def fail(message: str) -> None:
+    from common.observability.breadcrumbs import set_component
+
     set_component("maintenance")
     raise RuntimeError(message)
 
 
-@app.task(name="tests.hold_first_attempt")
-def hold_first_attempt(key: str, hold_s: float) -> int:
+@app.task(name="tests.hold_first_attempt", bind=True)
+def hold_first_attempt(self: object, key: str, hold_s: float) -> int:
     """Record each attempt; the first one blocks (until killed) so a test can kill the worker mid-task."""
-    client = redis.Redis.from_url(get_settings().redis_url)
+    client = app.resources.redis
     attempt = int(client.incr(f"{key}:attempts"))
     client.rpush(f"{key}:pids", os.getpid())
     if attempt == 1:
         # Blocks on a list nobody pushes to: the test SIGKILLs this process while it waits here.
         client.blpop([f"{key}:never"], timeout=hold_s)
-    client.close()
     return attempt

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot.arguments import UsageError
 from bot.handlers.arbitrage import parse_arguments, usage
 from common.markets import LEVELS, Level
-from worker.dmarket.arbitrage import (
+from worker.arbitrage.engine import (
     BP,
     Offer,
     OpportunityFinder,
@@ -21,7 +21,7 @@ from worker.dmarket.arbitrage import (
     find_opportunities,
     net_proceeds_cents,
 )
-from worker.scan_messages import MAX_MESSAGE_UTF16
+from worker.arbitrage.messages import MAX_MESSAGE_UTF16
 
 levels = st.sampled_from(list(LEVELS.values()))
 offers = st.builds(

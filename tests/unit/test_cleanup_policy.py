@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.sentry.cleanup_policy import (
+from worker.cleanup.policy import (
     Action,
     Criteria,
     IssueFacts,
@@ -231,7 +231,7 @@ def test_the_usage_reply_echoes_a_shortened_unknown_argument() -> None:
 
 
 def test_old_is_bounded_in_the_policy() -> None:
-    from worker.sentry.cleanup_policy import MAX_OLD_DAYS
+    from worker.cleanup.policy import MAX_OLD_DAYS
 
     assert Criteria(older_than_days=MAX_OLD_DAYS).older_than_days == 3650
     with pytest.raises(PolicyError, match="from 1 to 3650"):

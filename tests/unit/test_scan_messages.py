@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.arbitrage import ScanChoice, UsageError, parse_arguments, usage
-from worker.dmarket.arbitrage import Opportunity
-from worker.scan_messages import MAX_MESSAGE_UTF16, dollars, failure_text, percent, result_text, utf16_len
+from worker.arbitrage.engine import Opportunity
+from worker.arbitrage.messages import MAX_MESSAGE_UTF16, dollars, failure_text, percent, result_text, utf16_len
 
 
 def opportunity(n: int, title: str = "AK-47 | Redline") -> Opportunity:
@@ -76,7 +76,18 @@ def test_arguments_default_to_csgo_standard(args: list[str], choice: ScanChoice)
     assert parse_arguments(args) == choice
 
 
-@pytest.mark.parametrize(("args", "bad"), [(["dota3"], "dota3"), (["csgo", "ultra"], "ultra"), (["a", "b", "c"], "c")])
+@pytest.mark.parametrize(
+    ("args", "bad"),
+    [
+        (["dota3"], "dota3"),
+        (["csgo", "ultra"], "ultra"),
+        # Read in order: the first word that does not fit is named, not the one that broke a count rule.
+        (["csgo", "bar", "baz"], "bar"),
+        (["a", "b", "c"], "a"),
+        (["pro", "extra"], "extra"),
+        (["csgo", "pro", "x"], "x"),
+    ],
+)
 def test_bad_arguments_name_what_was_not_understood(args: list[str], bad: str) -> None:
     with pytest.raises(UsageError) as error:
         parse_arguments(args)

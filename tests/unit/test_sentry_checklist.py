@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from common.sentry_checklist import CheckState, parse_version, production_checklist
+from common.observability.checklist import CheckState, parse_version, production_checklist
 
 OK, FAIL, NA = CheckState.OK, CheckState.FAIL, CheckState.NOT_APPLICABLE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sentry_info import WorkerAnswer, WorkerSilent, render_details, render_public
+from bot.selftest_view import WorkerAnswer, WorkerSilent, render_details, render_public
 
 ON: dict[str, Any] = {
     "enabled": True,

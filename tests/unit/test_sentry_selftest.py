@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import pytest
 
-from common.sentry_selftest import (
-    TEST_TYPES,
-    EventOutcome,
-    Failure,
-    UnknownTestType,
-    event_url,
-    fingerprint,
-    format_report,
-    select_tests,
-)
+from bot.handlers.selftest import UnknownTestType, select_tests
+from common.contract import TEST_TYPES
+from worker.selftest.report import EventOutcome, Failure, event_url, fingerprint, format_report
 
 EVENT_ID = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize("argument", [None, "", "all", "ALL", " all "])
-def test_no_argument_or_all_runs_every_test_in_order(argument: str | None) -> None:
-    assert select_tests(argument) == ("breadcrumbs", "error", "api_error", "division")
+@pytest.mark.parametrize("args", [[], [""], ["all"], ["ALL"], [" all "]])
+def test_no_argument_or_all_runs_every_test_in_order(args: list[str]) -> None:
+    assert select_tests(args) == ("breadcrumbs", "error", "api_error", "division")
 
 
 @pytest.mark.parametrize("test", TEST_TYPES)
 def test_a_single_test_runs_alone(test: str) -> None:
-    assert select_tests(test) == (test,)
+    assert select_tests([test]) == (test,)
 
 
 def test_an_unknown_test_names_the_valid_values() -> None:
     with pytest.raises(
         UnknownTestType, match=r"'crash', expected one of: all, breadcrumbs, error, api_error, division"
     ):
-        select_tests("crash")
+        select_tests(["crash"])
+
+
+def test_a_second_argument_is_named_as_the_one_not_understood() -> None:
+    with pytest.raises(UnknownTestType) as caught:
+        select_tests(["error", "twice"])
+    assert caught.value.given == "twice"
 
 
 def test_fingerprints_are_stable_and_distinct_per_test() -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from common.settings import ConfigError, Settings
+from common.settings import PROJECT_ROOT, SANDBOX_CREDENTIALS, ConfigError, Settings, load_settings
+
+
+@pytest.fixture
+def from_environment(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
+    """Settings as a process builds them: from the environment (the test's), no .env file."""
+    monkeypatch.delenv("ENV_FILE", raising=False)
+
+    def load(**overrides: object) -> Settings:
+        return load_settings(_env_file=None, **overrides)
+
+    return load
 
 
 @pytest.mark.parametrize(
@@ -38,14 +51,14 @@ from common.settings import ConfigError, Settings
 )
 def test_invalid_value_names_the_variable_and_the_expected_form(
     monkeypatch: pytest.MonkeyPatch,
-    settings_factory: Callable[..., Settings],
+    from_environment: Callable[..., Settings],
     variable: str,
     value: str,
     expected: str,
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
-        settings_factory()
+        from_environment()
     message = str(caught.value)
     line = next(line for line in message.splitlines() if line.strip().startswith(f"{variable}:"))
     assert expected in line
@@ -54,21 +67,21 @@ def test_invalid_value_names_the_variable_and_the_expected_form(
 
 
 def test_every_problem_is_reported_at_once(
-    monkeypatch: pytest.MonkeyPatch, settings_factory: Callable[..., Settings]
+    monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]
 ) -> None:
     monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "2")
     monkeypatch.setenv("BOT_LANGUAGE", "fr")
     with pytest.raises(ConfigError) as caught:
-        settings_factory()
+        from_environment()
     assert "SENTRY_TRACES_SAMPLE_RATE:" in str(caught.value) and "BOT_LANGUAGE:" in str(caught.value)
 
 
-def test_valid_values_are_parsed(monkeypatch: pytest.MonkeyPatch, settings_factory: Callable[..., Settings]) -> None:
+def test_valid_values_are_parsed(monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]) -> None:
     monkeypatch.setenv("SENTRY_DSN", "https://abc123@o4500.ingest.de.sentry.io/4501")
     monkeypatch.setenv("ADMIN_USER_IDS", " 123456789, 987654321 ")
     monkeypatch.setenv("DATABASE_URL", "postgresql://bot@db/bot")
     monkeypatch.setenv("DMARKET_SECRET_KEY", "ab" * 64)
-    settings = settings_factory()
+    settings = from_environment()
     assert settings.sentry_enabled
     assert settings.admin_user_ids == frozenset({123456789, 987654321})
     assert settings.database_url == "postgresql+psycopg://bot@db/bot"
@@ -76,11 +89,11 @@ def test_valid_values_are_parsed(monkeypatch: pytest.MonkeyPatch, settings_facto
 
 
 def test_secrets_are_not_shown_in_repr(
-    monkeypatch: pytest.MonkeyPatch, settings_factory: Callable[..., Settings]
+    monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]
 ) -> None:
     token = "7312345678:AAHfakeTokenForTests_0123456789abcdefXY"
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
-    assert token not in repr(settings_factory())
+    assert token not in repr(from_environment())
 
 
 def test_env_example_documents_every_variable() -> None:
@@ -100,3 +113,69 @@ def test_readme_configuration_table_lists_every_variable() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
     assert missing == []
+
+
+def test_a_copied_env_example_loads_and_leaves_redis_to_make_run(
+    tmp_path: Path, from_environment: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL")
+    copied = tmp_path / ".env"
+    shutil.copy(PROJECT_ROOT / ".env.example", copied)
+    settings = load_settings(_env_file=copied)
+    # Not "set to the default": `make run` starts its embedded Redis only when REDIS_URL is not set at all.
+    assert "redis_url" not in settings.model_fields_set
+    assert settings.sentry_dsn is None and settings.telegram_bot_token is None
+
+
+def test_empty_values_mean_not_set(monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]) -> None:
+    for name in ("SENTRY_DSN", "BOT_WEBHOOK_PORT", "ADMIN_CHAT_ID", "DMARKET_TIMEOUT_S"):
+        monkeypatch.setenv(name, "")
+    settings = from_environment()
+    assert settings.sentry_dsn is None and settings.admin_chat_id is None
+    assert (settings.bot_webhook_port, settings.dmarket_timeout_s) == (8080, 10.0)
+
+
+def test_a_relative_sqlite_path_is_in_the_project_wherever_the_process_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/app.sqlite3")
+    assert from_environment().database_url == f"sqlite:///{PROJECT_ROOT / 'var' / 'app.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'abs.sqlite3'}")
+    assert from_environment().database_url == f"sqlite:///{tmp_path / 'abs.sqlite3'}"
+
+
+@pytest.mark.parametrize("environment", ["production", "Production", "PRODUCTION"])
+@pytest.mark.parametrize("variable", sorted(SANDBOX_CREDENTIALS))
+def test_the_sandboxes_demo_credentials_are_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings], environment: str, variable: str
+) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", environment)
+    monkeypatch.setenv(variable, SANDBOX_CREDENTIALS[variable])
+    with pytest.raises(ConfigError, match=f"{variable}: the local sandbox's demo credentials"):
+        from_environment()
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    assert from_environment().sentry_environment == "staging"  # fine anywhere else
+
+
+def test_the_demo_credentials_named_in_settings_are_the_sandboxes_own() -> None:
+    from sandbox.dmarket import DEMO_PUBLIC_KEY_HEX
+    from sandbox.sentry import SandboxOptions
+    from sandbox.telegram import DEFAULT_TOKEN
+
+    assert SANDBOX_CREDENTIALS == {
+        "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
+        "DMARKET_PUBLIC_KEY": DEMO_PUBLIC_KEY_HEX,
+        "SENTRY_AUTH_TOKEN": SandboxOptions().token,
+    }
+
+
+def test_env_file_names_the_one_file_to_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = tmp_path / "bot.env"
+    chosen.write_text("BOT_LANGUAGE=en\n")
+    monkeypatch.setenv("ENV_FILE", str(chosen))
+    monkeypatch.delenv("BOT_LANGUAGE")
+    assert load_settings().bot_language == "en"
+    monkeypatch.setenv("ENV_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(ConfigError, match="ENV_FILE: no such file"):
+        load_settings()

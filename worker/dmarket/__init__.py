@@ -1,1 +1,1 @@
-"""DMarket trading API: request signing, the shared rate limit, the HTTP client and the arbitrage engine."""
+"""DMarket's trading API: request signing, the shared rate limit and the HTTP client."""

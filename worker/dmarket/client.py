@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,11 +10,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from common.http import parse_retry_after_s
-from common.observability import add_error_breadcrumb, add_http_breadcrumb
-from worker.dmarket.arbitrage import Offer
+from common.observability.breadcrumbs import add_error_breadcrumb, add_http_breadcrumb
+from common.retry import RetryPolicy
 from worker.dmarket.errors import (
     AuthenticationError,
     DMarketAPIError,
@@ -23,6 +21,7 @@ from worker.dmarket.errors import (
     DMarketUnreachable,
     RateLimitError,
 )
+from worker.dmarket.models import Offer, RequestStats
 from worker.dmarket.ratelimit import SharedRateLimiter
 from worker.dmarket.signing import Signer
 
@@ -33,6 +32,8 @@ PAGE_LIMIT = 100  # DMarket's maximum page size for market items
 BODY_EXCERPT_CHARS = 300
 # Used when a 429 carries no usable Retry-After: DMarket's windows are one second long.
 DEFAULT_RETRY_AFTER_S = 1.0
+# All attempts of one request, waits included: a scan has minutes, one page must not take them all.
+REQUEST_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +41,6 @@ class MarketPage:
     offers: tuple[Offer, ...]
     cursor: str  # "" on the last page
     malformed: int  # objects skipped because a field was missing or not a string of cents
-
-
-@dataclass
-class RequestStats:
-    """What one scan's requests went through; returned with the task result and logged."""
-
-    requests: int = 0
-    rate_limited: int = 0
-    server_errors: int = 0
-    transport_errors: int = 0
-    waited_s: float = 0.0  # in the shared rate limiter
-    http_s: float = 0.0  # sending and waiting for answers
 
 
 class DMarketClient:
@@ -64,17 +53,15 @@ class DMarketClient:
         limiter: SharedRateLimiter,
         timeout_s: float = 10.0,
         max_attempts: int = 5,
+        deadline_s: float = REQUEST_DEADLINE_S,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
         self._base_url = base_url.rstrip("/")
         self._signer = signer
         self._limiter = limiter
-        self._max_attempts = max_attempts
-        self._backoff = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
+        self.retry_policy = RetryPolicy(max_attempts, deadline_s, backoff_base_s, backoff_max_s)
         self._sleep = sleep
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
 
@@ -132,28 +119,13 @@ class DMarketClient:
     def _get(self, path: str, params: dict[str, str | int], stats: RequestStats) -> Any:
         # DMarket signs the query exactly as sent: encode it once, with quote (%20, not +), and send this string.
         path_with_query = f"{path}?{urlencode(params, quote_via=quote)}"
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
+        retrying = self.retry_policy.retrying(_retryable, _server_wait_s, sleep=self._sleep)
         try:
             return retrying(self._send, path, path_with_query, stats)
         except DMarketError as exc:
             # Reported to Sentry by the caller, which knows what failed (worker.scanning.report_failure).
             log.warning("DMarket GET %s failed for good: %s", path, exc)
             raise
-
-    def _wait(self, state: RetryCallState) -> float:
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, RateLimitError):
-            # The shared limiter already holds every process back for Retry-After (see _send); the jitter
-            # only keeps the retrying processes from asking for their slots at the same instant.
-            return random.uniform(0, 0.05)  # noqa: S311 - jitter, not security
-        return float(self._backoff(state))
 
     def _send(self, path: str, path_with_query: str, stats: RequestStats) -> Any:
         stats.waited_s += self._limiter.acquire()
@@ -200,6 +172,12 @@ def _retryable(error: BaseException) -> bool:
     if isinstance(error, RateLimitError | DMarketUnreachable):
         return True
     return isinstance(error, DMarketAPIError) and error.retryable
+
+
+def _server_wait_s(error: BaseException) -> float | None:
+    # The shared limiter already holds every process back until Retry-After has passed (see _send), so
+    # waiting it out here as well costs nothing, and the policy gives up at once when it is past the deadline.
+    return error.retry_after_s if isinstance(error, RateLimitError) else None
 
 
 def _elapsed_ms(started: float) -> int:

@@ -20,6 +20,18 @@ class RateLimitError(DMarketError):
         self.body_excerpt = body_excerpt
 
 
+class RateBudgetExhausted(DMarketError):
+    """Our own shared rate limiter has every slot booked for longer than a caller may wait: no request was sent.
+
+    Not DMarket's 429 (nothing was asked of DMarket, so nothing is rate-limited there): the workers' demand is
+    above the budget. Its own type, so it is neither retried in a tight loop nor counted as an API rate limit.
+    """
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"the shared DMarket request budget is booked for the next {wait_s:.0f}s")
+        self.wait_s = wait_s
+
+
 class AuthenticationError(DMarketError):
     """HTTP 401/403: the keys are wrong, revoked, or the signature/clock is off. Never retried."""
 

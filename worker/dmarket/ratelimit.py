@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import redis
 
-from worker.dmarket.errors import RateLimitError
+from worker.dmarket.errors import RateBudgetExhausted
 
 # Reserve the next slot: returns the microseconds to wait for it, or -wait when that exceeds the cap
 # (nothing is reserved then, so a refused caller does not push everyone else back).
@@ -81,8 +81,8 @@ class SharedRateLimiter:
         """Wait for this process's slot and return how long that took, in seconds."""
         wait_us = int(self._reserve(keys=[self.key], args=[self.interval_us, self._max_wait_us]))
         if wait_us < 0:
-            # The queue of reservations is longer than anyone should wait: behave like a 429 from DMarket.
-            raise RateLimitError(retry_after_s=-wait_us / 1_000_000)
+            # The queue of reservations is longer than anyone should wait: refuse before asking DMarket.
+            raise RateBudgetExhausted(wait_s=-wait_us / 1_000_000)
         wait_s = wait_us / 1_000_000
         if wait_s > 0:
             self._sleep(wait_s)

@@ -1,1 +1,1 @@
-"""Thin task adapters: they take ids and plain values and call plain functions that do the work."""
+"""Thin task adapters: they take the contract's plain values and call the feature code with the resources."""

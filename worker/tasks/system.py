@@ -1,4 +1,4 @@
-"""Housekeeping tasks: liveness for the bot, Flower and compose healthchecks."""
+"""Housekeeping tasks: liveness for tools and tests."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import os
 import socket
 from typing import Any
 
-from celery import shared_task
+from worker.app import app
 
 
-@shared_task(name="worker.tasks.system.ping", soft_time_limit=5, time_limit=10, acks_late=False)
+@app.task(name="system.ping", soft_time_limit=5, time_limit=10, acks_late=False)
 def ping() -> dict[str, Any]:
     """Answer which worker ran it; proves the broker, a worker and the result backend work together."""
     return {"hostname": socket.gethostname(), "pid": os.getpid()}

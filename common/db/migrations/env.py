@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from common.db.database import create_database_engine
 from common.db.models import Base
-from common.db.session import get_engine
 
 url = context.config.get_main_option("sqlalchemy.url")
 assert url, "common.db.migrate sets sqlalchemy.url"
@@ -15,8 +15,12 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    with get_engine(url).connect() as connection:
-        # Batch mode lets ALTER TABLE migrations run on SQLite too.
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+    engine = create_database_engine(url)
+    try:
+        with engine.connect() as connection:
+            # Batch mode lets ALTER TABLE migrations run on SQLite too.
+            context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
