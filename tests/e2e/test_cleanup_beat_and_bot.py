@@ -20,21 +20,26 @@ import sentry_sdk
 from telegram import Update
 
 from bot.app import build_application
+from bot.runtime import BotRuntime
+from common.contract import CleanupTask
+from common.db.database import Database
 from common.db.migrate import upgrade
-from common.observability import init_sentry
-from common.settings import Settings, get_settings
+from common.observability.sdk import init_sentry
+from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_sentry import SentrySandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.beat import ClockedScheduler, FixedClock
 from tests.support.bot import running_bot
+from tests.support.environment import TEST_KEY_PREFIX
+from tests.support.settings import make_settings
+from tests.support.tasks import app
 from tests.support.waiting import wait_until
-from worker.celery_app import app
 from worker.cleanup import audit
 from worker.cleanup.lock import ProjectLock, lock_key
-from worker.tasks import maintenance
-from worker.tasks.maintenance import sentry_cleanup
-from worker.telegram import get_sender
+from worker.resources import Resources
+from worker.tasks import cleanup as maintenance
+from worker.tasks.cleanup import sentry_cleanup
 
 ADMIN = 1001
 OTHER = 2002
@@ -43,40 +48,42 @@ TIMEOUT_S = 20.0
 
 
 @pytest.fixture
-def env(sentry_sandbox: SentrySandbox, telegram_sandbox: TelegramSandbox, tmp_path: Path) -> dict[str, str]:
+def process_settings(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    tmp_path: Path,
+    worker_resources: Callable[[Settings], Resources],
+    settings_factory: Callable[..., Settings],
+) -> Iterator[Settings]:
+    """Beat, the bot and the in-process worker of this test, all on one set of settings, Sentry on."""
     database_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     upgrade(database_url)
-    return {
-        "SENTRY_DSN": sentry_sandbox.client.dsn("0123456789abcdef0123456789abcdef"),
-        "SENTRY_API_URL": sentry_sandbox.url,
-        "SENTRY_AUTH_TOKEN": sentry_sandbox.token,
-        "SENTRY_ORGANIZATION": sentry_sandbox.org,
-        "SENTRY_PROJECT": str(sentry_sandbox.project_id),
-        "TELEGRAM_BOT_TOKEN": telegram_sandbox.token,
-        "TELEGRAM_API_BASE_URL": telegram_sandbox.url,
-        "ADMIN_CHAT_ID": str(telegram_sandbox.admin_chat_id),
-        "ADMIN_USER_IDS": str(ADMIN),
-        "DATABASE_URL": database_url,
-        "BOT_LANGUAGE": "en",
-    }
-
-
-@pytest.fixture
-def process_settings(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings_factory: Callable[..., Settings]
-) -> Iterator[Settings]:
-    """This process (beat, bot and the in-process worker alike) configured by ``env``, Sentry on."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = make_settings(
+        sentry_dsn=sentry_sandbox.client.dsn("0123456789abcdef0123456789abcdef"),
+        sentry_api_url=sentry_sandbox.url,
+        sentry_auth_token=sentry_sandbox.token,
+        sentry_organization=sentry_sandbox.org,
+        sentry_project=str(sentry_sandbox.project_id),
+        telegram_bot_token=telegram_sandbox.token,
+        telegram_api_base_url=telegram_sandbox.url,
+        admin_chat_id=telegram_sandbox.admin_chat_id,
+        admin_user_ids=str(ADMIN),
+        database_url=database_url,
+        bot_language="en",
+    )
+    worker_resources(settings)
     init_sentry(settings, process="beat")
     yield settings
     sentry_sdk.get_client().close(timeout=1)  # everything asserted on has already arrived
     sentry_sdk.init()
-    monkeypatch.undo()
-    get_settings.cache_clear()
     init_sentry(settings_factory(), process="test")
+
+
+@pytest.fixture
+def audit_db(process_settings: Settings) -> Iterator[Database]:
+    database = Database(process_settings.database_url)
+    yield database
+    database.dispose()
 
 
 def send_cleanup(kwargs: dict[str, Any], task_id: str) -> None:
@@ -86,7 +93,7 @@ def send_cleanup(kwargs: dict[str, Any], task_id: str) -> None:
     the garbage collector unsubscribes through a connection Celery never closes (a ResourceWarning). The
     task's retries keep the flag.
     """
-    sentry_cleanup.apply_async(kwargs=kwargs, task_id=task_id, ignore_result=True)
+    sentry_cleanup.apply_async(kwargs=CleanupTask(**kwargs).kwargs(), task_id=task_id, ignore_result=True)
 
 
 def seed_test_issues(sandbox: SentrySandbox) -> list[str]:
@@ -162,7 +169,7 @@ def test_cleanup_command_previews_for_admins_and_runs_from_the_button(
 
 
 def test_a_failed_cleanup_is_reported_to_sentry_once(
-    sentry_sandbox: SentrySandbox, process_settings: Settings, worker_thread: None
+    sentry_sandbox: SentrySandbox, process_settings: Settings, audit_db: Database, worker_thread: None
 ) -> None:
     seed_test_issues(sentry_sandbox)
     sentry_sandbox.client.configure(tokens={sentry_sandbox.token: ["event:read"]})  # may list, may not resolve
@@ -171,7 +178,7 @@ def test_a_failed_cleanup_is_reported_to_sentry_once(
     send_cleanup(kwargs={"test_only": True, "execute": True, "trigger": "bot"}, task_id=task_id)
 
     def failed_run() -> audit.RunRecord | None:
-        run = audit.find_run(process_settings.database_url, task_id)
+        run = audit.find_run(audit_db, task_id)
         return run if run is not None and run.status == "failed" else None
 
     failed = wait_until(failed_run, timeout_s=TIMEOUT_S, what="the run to fail")
@@ -197,19 +204,22 @@ def test_the_run_button_on_a_preview_telegram_no_longer_shows_answers_in_a_new_m
     chat = telegram_sandbox.client
     chat.register_chat(ADMIN, chat_type="private", first_name="Admin")
     button = {"text": "▶️ Run", "callback_data": "cleanup:run:test"}
-    sent = get_sender(process_settings).call(
-        "sendMessage", {"chat_id": ADMIN, "text": "🧹 an old preview", "reply_markup": {"inline_keyboard": [[button]]}}
+    resources = Resources(process_settings)
+    preview_id = resources.telegram().send_message(
+        ADMIN, "🧹 an old preview", reply_markup={"inline_keyboard": [[button]]}
     )
-    preview_id = int(sent["message_id"])
+    resources.close()
     update = chat.press_button(ADMIN, ADMIN, preview_id, "cleanup:run:test")["update"]
     # What Telegram sends for a message older than 48 hours: only chat, id and date 0 (InaccessibleMessage).
     message = update["callback_query"]["message"]
     update["callback_query"]["message"] = {"chat": message["chat"], "message_id": preview_id, "date": 0}
 
     async def deliver() -> None:
-        application = build_application(process_settings)
+        runtime = BotRuntime.create(process_settings, key_prefix=TEST_KEY_PREFIX)
+        application = build_application(runtime)
         async with application:
             await application.process_update(Update.de_json(update, application.bot))
+        await runtime.close()
 
     asyncio.run(deliver())
 
@@ -231,6 +241,7 @@ def test_a_run_refused_by_another_runs_lock_retries_and_completes_when_it_is_fre
     sentry_sandbox: SentrySandbox,
     telegram_sandbox: TelegramSandbox,
     process_settings: Settings,
+    audit_db: Database,
     held_lock: ProjectLock,
     worker_thread: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -242,13 +253,13 @@ def test_a_run_refused_by_another_runs_lock_retries_and_completes_when_it_is_fre
     send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
     waiting = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "waiting", TIMEOUT_S)
     assert "cli-operator-run is already acting" in waiting["text"]
-    refused = wait_until(lambda: audit.find_run(process_settings.database_url, task_id), what="a refused attempt")
+    refused = wait_until(lambda: audit.find_run(audit_db, task_id), what="a refused attempt")
     assert refused is not None and refused.status == "refused"
     held_lock.release()
 
     done = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "Sentry cleanup done", TIMEOUT_S)
     assert done["message_id"] == waiting["message_id"]  # the waiting message became the summary
-    last = audit.find_run(process_settings.database_url, task_id)
+    last = audit.find_run(audit_db, task_id)
     assert last is not None and last.status == "done" and last.run_key != task_id
     assert {i["status"] for i in sentry_sandbox.client.issues()} == {"resolved", "unresolved"}
 
@@ -257,6 +268,7 @@ def test_a_run_still_refused_after_its_retries_fails(
     sentry_sandbox: SentrySandbox,
     telegram_sandbox: TelegramSandbox,
     process_settings: Settings,
+    audit_db: Database,
     held_lock: ProjectLock,
     worker_thread: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -270,7 +282,7 @@ def test_a_run_still_refused_after_its_retries_fails(
 
     failure = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "finished with failures", TIMEOUT_S)
     assert "cli-operator-run is already acting" in failure["text"]
-    runs = [r for r in audit.recent_runs(process_settings.database_url) if r.run_key.startswith(task_id)]
+    runs = [r for r in audit.recent_runs(audit_db) if r.run_key.startswith(task_id)]
     assert [r.status for r in runs] == ["refused"] * 3
     [event] = sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)
     assert event["payload"]["exception"]["values"][-1]["type"] == "CleanupFailed"  # the task failed
@@ -289,7 +301,8 @@ def _ids(sandbox_request: dict[str, Any]) -> list[str]:
 
 def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and_completes(
     sentry_sandbox: SentrySandbox,
-    env: dict[str, str],
+    process_settings: Settings,
+    audit_db: Database,
     worker_process: Callable[..., WorkerProcess],
 ) -> None:
     ids = set(
@@ -298,15 +311,14 @@ def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and
         )
     )
     sentry_sandbox.client.configure(rate_limits={"*": 2})  # ~7 s in all: time to kill it mid-run
-    worker = worker_process(concurrency=1, extra_env=env)
+    worker = worker_process(concurrency=1, settings=process_settings)
     task_id = str(uuid.uuid4())
 
     send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
-    database_url = env["DATABASE_URL"]
 
     def first_chunk_done() -> bool:
-        run = audit.find_run(database_url, task_id)
-        return run is not None and "done" in {s for _, s in audit.action_states(database_url, run.id).values()}
+        run = audit.find_run(audit_db, task_id)
+        return run is not None and "done" in {s for _, s in audit.action_states(audit_db, run.id).values()}
 
     wait_until(first_chunk_done, timeout_s=30, what="the first bulk resolve to be recorded")
     os.kill(_pool_child(worker.process.pid), signal.SIGKILL)
@@ -314,18 +326,18 @@ def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and
     # acks_late + reject_on_worker_lost: the message comes back; the new attempt (same task id) takes over the
     # lock its dead predecessor left (the lock TTL is 600 s) instead of being refused by it.
     def finished() -> bool:
-        run = audit.find_run(database_url, task_id)
+        run = audit.find_run(audit_db, task_id)
         return run is not None and run.status == "done"
 
     wait_until(finished, timeout_s=60, what="the redelivered attempt to finish")
     # (The worker's main process reports the killed child to Sentry too: those are new issues, not ours.)
     assert {i["status"] for i in sentry_sandbox.client.issues() if i["id"] in ids} == {"resolved"}
 
-    runs = sorted((r for r in audit.recent_runs(database_url) if r.run_key.startswith(task_id)), key=lambda r: r.id)
+    runs = sorted((r for r in audit.recent_runs(audit_db) if r.run_key.startswith(task_id)), key=lambda r: r.id)
     assert [(r.run_key, r.status) for r in runs] == [(task_id, "interrupted"), (f"{task_id}#2", "done")]
-    assert audit.find_run(database_url, task_id) == runs[1]  # the latest attempt
-    first = audit.action_states(database_url, runs[0].id)
-    second = audit.action_states(database_url, runs[1].id)
+    assert audit.find_run(audit_db, task_id) == runs[1]  # the latest attempt
+    first = audit.action_states(audit_db, runs[0].id)
+    second = audit.action_states(audit_db, runs[1].id)
     done_first = {i for i, (_, state) in first.items() if state == "done"}
     unseen_first = {i for i, (_, state) in first.items() if state == "planned"}  # killed mid-call or before
     done_second = {i for i, (_, state) in second.items() if state == "done"}

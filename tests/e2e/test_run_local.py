@@ -1,32 +1,39 @@
-"""`make run` end to end: with no credentials the launcher brings up sandboxes, embedded Redis, worker,
-beat, bot and Flower; a user's /start through the Telegram sandbox is answered; Ctrl-C stops everything."""
+"""`make run` end to end, as a new user runs it: `.env.example` copied verbatim and nothing else on the machine.
+
+The launcher brings up sandboxes, embedded Redis, two worker pools, beat, bot and Flower; a user's /start
+through the Telegram sandbox is answered; Ctrl-C stops everything. A child that dies is reported at once.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from sandbox.sentry import SentrySandboxClient
 from sandbox.telegram import TelegramSandboxClient
+from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-def test_make_run_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}  # so the embedded Redis starts
-    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "PYTHONUNBUFFERED": "1"}
+def launch(tmp_path: Path, *args: str, **env_changes: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """The launcher with a copied .env.example as its only configuration (plus ``env_changes``)."""
+    env_file = tmp_path / ".env"
+    shutil.copy(ROOT / ".env.example", env_file)
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
+    env |= {"ENV_FILE": str(env_file), "PYTHONUNBUFFERED": "1", **env_changes}
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_local", "--state-dir", str(tmp_path / "state"), "--concurrency", "1"],
+        [sys.executable, "-m", "scripts.run_local", "--state-dir", str(tmp_path / "state"), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -36,6 +43,21 @@ def test_make_run_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> No
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(iter(launcher.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
+    return launcher, output
+
+
+def stop(launcher: subprocess.Popen[str]) -> int:
+    if launcher.poll() is None:
+        launcher.send_signal(signal.SIGINT)
+    code = launcher.wait(timeout=60)
+    launcher.stdout.close()  # type: ignore[union-attr]
+    return code
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> None:
+    launcher, output = launch(tmp_path, "--concurrency", "1", DATABASE_URL=f"sqlite:///{tmp_path / 'app.sqlite3'}")
     try:
         wait_until(
             lambda: any("Press Ctrl-C" in line for line in output) or launcher.poll() is not None,
@@ -46,7 +68,11 @@ def test_make_run_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> No
         assert launcher.poll() is None, banner
         telegram_url = re.search(r"Telegram sandbox\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
         sentry_url = re.search(r"Sentry sandbox\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
+        # REDIS_URL= in the copied file means "not set": the embedded Redis starts.
         assert "Redis (embedded)" in banner and "Flower" in banner
+        assert f"make chat ARGS='--url {telegram_url}'" in banner and "an admin" in banner
+        assert "interactive (scans,sentry,default, 1 processes), maintenance (1)" in banner
+        assert re.search(r"Logs .*\{redis,worker,maintenance,beat,bot,flower\}\.log", banner), banner
 
         with TelegramSandboxClient(telegram_url) as telegram:
             telegram.send_message(1001, 1001, "/start")
@@ -59,9 +85,33 @@ def test_make_run_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> No
                 lambda e: e["payload"].get("transaction") == "/start", type="transaction", timeout_s=30
             )
     finally:
-        launcher.send_signal(signal.SIGINT)
-        code = launcher.wait(timeout=60)
-        reader.join(timeout=5)
-        launcher.stdout.close()  # type: ignore[union-attr]
+        code = stop(launcher)
     assert code == 0, "".join(output)
     assert "stopping worker" in "".join(output)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_child_that_dies_is_reported_at_once_with_the_end_of_its_log(
+    tmp_path: Path, telegram_sandbox: TelegramSandbox
+) -> None:
+    """No waiting out a 60 s readiness timeout for a bot that is already gone (here: Telegram refuses its token)."""
+    launcher, output = launch(
+        tmp_path,
+        "--no-sandbox",
+        "--concurrency",
+        "1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'app.sqlite3'}",
+        TELEGRAM_BOT_TOKEN="123456789:AAHaTokenTheSandboxDoesNotKnow000000",
+        TELEGRAM_API_BASE_URL=telegram_sandbox.url,
+    )
+    started = time.monotonic()
+    try:
+        code = launcher.wait(timeout=90)
+    finally:
+        stop(launcher)
+    text = "".join(output)
+    assert code == 1, text
+    assert time.monotonic() - started < 45, text  # well before the 60 s readiness timeout
+    assert re.search(r"bot exited with code \d+; the end of .*bot\.log", text), text
+    assert "telegram.error.InvalidToken" in text  # the tail of its log, where the reason is

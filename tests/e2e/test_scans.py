@@ -20,10 +20,10 @@ from nacl.signing import SigningKey
 from sqlalchemy import select
 
 from common.contract import ScanTask
-from common.retry import RetryPolicy
 from common.db.database import Database
 from common.db.models import Scan, ScanOpportunity
 from common.markets import GAME_IDS, LEVELS
+from common.retry import RetryPolicy
 from common.scan_slot import slot_key as guard_key
 from common.settings import Settings
 from tests.conftest import WorkerProcess
@@ -31,8 +31,8 @@ from tests.plugins.sandbox_dmarket import DMarketSandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.bot import running_bot
 from tests.support.capture import CapturingTransport
-from tests.support.tasks import app as celery_app
 from tests.support.settings import make_settings
+from tests.support.tasks import app as celery_app
 from tests.support.waiting import wait_until
 from worker.arbitrage.engine import Offer, Opportunity, find_opportunities
 from worker.arbitrage.workflow import rules_for

@@ -27,9 +27,9 @@ from common.db.migrate import upgrade
 from common.retry import RetryPolicy
 from tests.plugins.sandbox_sentry import SentrySandbox
 from worker.cleanup import audit
-from worker.sentry_api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
-from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
 from worker.cleanup.lock import ProjectLock, lock_key
+from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
+from worker.sentry_api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_TITLES = ["Test Error", "Test Critical", "ValueError: Test error: boom", "RuntimeError: API Rate Limit: 429"]
@@ -159,7 +159,9 @@ def make_runner(redis_client: redis.Redis) -> Iterator[Callable[[SentrySandbox, 
 
 
 @pytest.fixture
-def runner(sentry_sandbox: SentrySandbox, sqlite_url: str, make_runner: Callable[[SentrySandbox, str], Runner]) -> Runner:
+def runner(
+    sentry_sandbox: SentrySandbox, sqlite_url: str, make_runner: Callable[[SentrySandbox, str], Runner]
+) -> Runner:
     return make_runner(sentry_sandbox, sqlite_url)
 
 

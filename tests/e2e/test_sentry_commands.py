@@ -16,9 +16,9 @@ import sentry_sdk
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot.handlers import sentry as sentry_handlers
-from common.observability import init_sentry
-from common.settings import Settings, get_settings
+from bot.handlers import selftest as sentry_handlers
+from common.observability.sdk import init_sentry
+from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_sentry import SentrySandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
@@ -72,7 +72,7 @@ def start_bot(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..
     """Initialise the bot's Sentry through the production path (real transport), then return its settings."""
 
     def start(env: dict[str, str]) -> Settings:
-        settings = settings_factory(**{name.lower(): value for name, value in env.items()})
+        settings = settings_factory(**{name.lower(): value for name, value in env.items() if value})
         # The sandboxes are Starlette apps in this very process: traced by the bot's client, every envelope the
         # sandbox ingests would become a transaction sent to the sandbox, without end. `disabled_integrations`
         # cannot help once an earlier client in the session installed the Starlette integration.
@@ -86,17 +86,15 @@ def start_bot(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..
 
 
 @pytest.fixture
-def worker_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, str]], None]]:
-    """Give this process's settings (read by the in-process worker) the given environment."""
+def worker_settings(
+    worker_resources: Callable[[Settings], object], settings_factory: Callable[..., Settings]
+) -> Callable[[dict[str, str]], None]:
+    """Give the in-process worker the settings these environment variables describe."""
 
     def apply(env: dict[str, str]) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+        worker_resources(settings_factory(**{name.lower(): value for name, value in env.items() if value}))
 
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    return apply
 
 
 def wait_report(telegram_sandbox: TelegramSandbox, chat_id: int = ADMIN, after: int = 0) -> Record:
@@ -136,7 +134,7 @@ def test_test_sentry_all_sends_each_event_in_the_commands_trace_and_reports_the_
         report = wait_report(telegram_sandbox)
         events = sentry_sandbox.client.wait_for_events(type="event", count=4, timeout_s=REPORT_TIMEOUT_S)
         [command] = transaction_named(sentry_sandbox, "/test_sentry")
-    [task] = transaction_named(sentry_sandbox, "worker.tasks.sentry_checks.run_tests")
+    [task] = transaction_named(sentry_sandbox, "selftest.run_tests")
 
     by_test = {e["tags"]["test_type"]: e for e in events}
     assert sorted(by_test) == ["api_error", "breadcrumbs", "division", "error"] and len(events) == 4
@@ -250,7 +248,7 @@ def test_refused_test_sentry_runs_nothing_and_sends_no_event(
     assert reply_start in reply["text"]
     assert sentry_sandbox.client.events(type="event") == []
     tasks = [e["payload"]["transaction"] for e in sentry_sandbox.client.events(type="transaction")]
-    assert "worker.tasks.sentry_checks.run_tests" not in tasks and "worker.tasks.sentry_checks.status" in tasks
+    assert "selftest.run_tests" not in tasks and "selftest.status" in tasks
 
 
 def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_others(

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import redis
 
+from common.contract import QUEUES, ROUTES
 from tests.conftest import WorkerProcess
 from tests.support.tasks import add, app, hold_first_attempt
 from tests.support.waiting import wait_until
-from common.contract import QUEUES, ROUTES
 from worker.tasks.system import ping
 
 

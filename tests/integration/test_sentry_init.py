@@ -11,8 +11,8 @@ import sentry_sdk
 
 from common.logs import install_redaction
 from common.observability.breadcrumbs import add_telegram_breadcrumb
-from common.observability.sdk import init_sentry, sentry_status
 from common.observability.scrubbing import Scrubber
+from common.observability.sdk import init_sentry, sentry_status
 from sandbox.server import running
 from tests.support.capture import CapturingTransport
 from tests.support.tasks import fail

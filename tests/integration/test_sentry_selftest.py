@@ -27,7 +27,7 @@ def test_each_test_runs_in_its_own_scope_inside_the_callers_trace(
 ) -> None:
     transport = sentry_capture(sentry_traces_sample_rate=1.0)
     sentry_sdk.add_breadcrumb(category="earlier", message="from before the test run")
-    with sentry_sdk.start_transaction(name="worker.tasks.sentry_checks.run_tests") as transaction:
+    with sentry_sdk.start_transaction(name="selftest.run_tests") as transaction:
         outcomes = sentry_selftest.run_tests(TEST_TYPES, ADMIN)
         assert sentry_selftest.current_trace_id() == transaction.trace_id
     sentry_sdk.capture_message("after the test run")

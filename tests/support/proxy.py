@@ -6,6 +6,7 @@ command does arrive, only late. Loopback only; bounded by the test that owns it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -45,10 +46,8 @@ class DelayProxy:
     def stop(self) -> None:
         self._stopping.set()
         for sock in [*self._sockets, *([self._listener] if self._listener else [])]:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -98,10 +97,8 @@ class DelayProxy:
                 break
             self._last_forward = time.monotonic()
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @contextmanager

@@ -43,7 +43,7 @@ class RedisServer:
     def start(self) -> None:
         argv = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory)]
         argv += ["--save", "", "--appendonly", "yes" if self.appendonly else "no"]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
             wait_until(lambda: self._answers(client), timeout_s=10, what=f"redis-server on {self.port}")

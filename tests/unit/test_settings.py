@@ -163,11 +163,11 @@ def test_the_demo_credentials_named_in_settings_are_the_sandboxes_own() -> None:
     from sandbox.sentry import SandboxOptions
     from sandbox.telegram import DEFAULT_TOKEN
 
-    assert SANDBOX_CREDENTIALS == {
+    assert {
         "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
         "DMARKET_PUBLIC_KEY": DEMO_PUBLIC_KEY_HEX,
         "SENTRY_AUTH_TOKEN": SandboxOptions().token,
-    }
+    } == SANDBOX_CREDENTIALS
 
 
 def test_env_file_names_the_one_file_to_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
