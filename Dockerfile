@@ -1,4 +1,6 @@
 # One image for every service: bot, worker, beat, flower and the one-shot migrate job.
+# Installs exactly the locked production dependencies (requirements/prod.txt, `make lock` regenerates it);
+# the local sandboxes, the embedded Redis of `make run`, benchmarks and tests are not in it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,14 +11,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN groupadd --system app && useradd --system --gid app --home /app app
 
-COPY pyproject.toml README.md ./
+COPY requirements/prod.txt requirements/prod.txt
+RUN pip install -r requirements/prod.txt
+
+COPY pyproject.toml README.md beat_schedule.py ./
 COPY common ./common
 COPY worker ./worker
 COPY bot ./bot
-COPY sandbox ./sandbox
 COPY scripts ./scripts
-COPY beat_schedule.py ./
-RUN pip install . && mkdir -p /app/var && chown -R app:app /app/var
+RUN pip install --no-deps . && mkdir -p /app/var && chown -R app:app /app/var
 
 USER app
 # Each compose service sets its own command; this default runs the bot.

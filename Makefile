@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services lint typecheck bench chat migrate clean
+.PHONY: run test install services lint typecheck bench chat migrate lock clean
 
-$(STAMP): pyproject.toml
+# The locked versions (requirements/dev.txt), then the project itself without resolving anything again.
+$(STAMP): pyproject.toml requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -42,6 +44,12 @@ bench: $(STAMP) services
 ## chat: talk to the bot running under `make run` as a Telegram user (ARGS='--chat-id ...' to change chat).
 chat: $(STAMP)
 	$(BIN)/python -m sandbox.chat $(ARGS)
+
+## lock: re-resolve requirements/prod.txt (the image) and requirements/dev.txt (make run/test) from pyproject.toml.
+LOCK_FLAGS := --quiet --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+lock: $(STAMP)
+	$(BIN)/pip-compile $(LOCK_FLAGS) --output-file requirements/prod.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev --extra local --output-file requirements/dev.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.arguments import UsageError, usage_reply
 from bot.observed import observed_command
+from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import language, runtime_of
 from bot.slots import SlotTaken, SlotUnavailable, scan_slot
@@ -116,14 +117,18 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
 
     task_id = str(uuid.uuid4())  # the slot names this id, so only this scan's worker releases it
+    queued_text = translate(TEXTS, "queued", lang, game=choice.game, level=choice.level)
     try:
-        async with scan_slot(runtime.redis, user.id, task_id) as slot:
-            queued = await message.reply_text(translate(TEXTS, "queued", lang, game=choice.game, level=choice.level))
+        # Every way out of this block gives the slot back unless the scan was queued, and leaves the reply true.
+        async with (
+            scan_slot(runtime.redis, user.id, task_id) as slot,
+            pending_reply(message, queued_text, lang) as queued,
+        ):
             call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level)
             try:
                 await runtime.producer.send(call, task_id=task_id)
             except QueueUnavailable as exc:
-                await queued.edit_text(text("queue_unavailable", lang, event_id=exc.event_id or "-"))
+                await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
                 return
             slot.hand_over()
     except SlotTaken:

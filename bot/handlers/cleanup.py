@@ -15,6 +15,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.arguments import UsageError, usage_reply
 from bot.observed import observed_command
+from bot.pending import edit_quietly, pending, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.texts import Catalogue, Language, text, translate
@@ -125,7 +126,7 @@ async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, la
     try:
         await runtime.producer.send(call)
     except QueueUnavailable as exc:
-        await queued.edit_text(text("queue_unavailable", lang, event_id=exc.event_id or "-"))
+        await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
 
 def _queued_text(choice: CleanupChoice, lang: Language) -> str:
@@ -148,8 +149,8 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except UsageError as exc:
         await message.reply_text(usage(lang, exc.value))
         return
-    queued = await message.reply_text(_queued_text(choice, lang))
-    await _queue(runtime_of(context), choice, queued, lang)
+    async with pending_reply(message, _queued_text(choice, lang), lang) as queued:
+        await _queue(runtime_of(context), choice, queued, lang)
 
 
 @observed_command("cleanup")
@@ -157,7 +158,8 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """The preview's ▶️ Run button: the same arguments, executed; admins only."""
     lang = language(context)
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
+    assert query.data is not None
     if not is_admin(context, query.from_user.id):
         await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
         return
@@ -171,14 +173,16 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = query.message
     # PTB builds a Message even for an inaccessible one (date 0), so is_accessible is the test that counts.
     if isinstance(message, Message) and message.is_accessible:
-        edited = await message.edit_text(_queued_text(choice, lang))
-        await _queue(runtime_of(context), choice, edited if isinstance(edited, Message) else message, lang)
+        await edit_quietly(message, _queued_text(choice, lang))
+        async with pending(message, lang):
+            await _queue(runtime_of(context), choice, message, lang)
         return
     # The preview is too old for Telegram to hand over (InaccessibleMessage) or unknown: answer in a new
     # message, in the preview's chat when we know it, else privately to whoever pressed the button.
     chat_id = message.chat.id if message is not None else query.from_user.id
     queued = await context.bot.send_message(chat_id, _queued_text(choice, lang))
-    await _queue(runtime_of(context), choice, queued, lang)
+    async with pending(queued, lang):
+        await _queue(runtime_of(context), choice, queued, lang)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

@@ -6,16 +6,17 @@ import asyncio
 import logging
 
 from redis.exceptions import RedisError
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.arguments import usage_reply
 from bot.observed import observed_command
+from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
 from bot.replies import NoAnswer, new_reply_key, wait_for_reply
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.selftest_view import WorkerAnswer, WorkerSilent, WorkerView, render_details, render_public
-from bot.texts import Catalogue, Language, text, translate
+from bot.texts import Catalogue, text, translate
 from common.contract import ALL_TESTS, TEST_TYPES, SelfTestTask, SentryStatusTask
 from common.observability.sdk import sentry_status
 
@@ -105,7 +106,7 @@ async def sentry_info(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     # Answer at once with the bot's part; the worker's part replaces the "asking" line when it arrives.
     reply = await message.reply_text(render_details(bot_status, None, lang))
-    await reply.edit_text(render_details(bot_status, await ask_worker(runtime_of(context)), lang))
+    await edit_quietly(reply, render_details(bot_status, await ask_worker(runtime_of(context)), lang))
 
 
 @observed_command("test_sentry")
@@ -124,19 +125,13 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         usage = translate(TEXTS, "usage", lang, values="|".join((ALL_TESTS, *TEST_TYPES)))
         await message.reply_text(usage_reply(usage, lang, exc.given))
         return
-    queued = await message.reply_text(translate(TEXTS, "queued", lang, tests=", ".join(tests)))
-    await _queue_tests(runtime_of(context), queued, tests, user_id, lang)
-
-
-async def _queue_tests(
-    runtime: BotRuntime, queued: Message, tests: tuple[str, ...], user_id: int, lang: Language
-) -> None:
-    call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id)
-    try:
-        # Inside the command's transaction: the Celery integration carries the trace into the task.
-        await runtime.producer.send(call, expires_s=TEST_RUN_EXPIRES_S)
-    except QueueUnavailable as exc:
-        await queued.edit_text(text("queue_unavailable", lang, event_id=exc.event_id or "-"))
+    async with pending_reply(message, translate(TEXTS, "queued", lang, tests=", ".join(tests)), lang) as queued:
+        call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id)
+        try:
+            # Inside the command's transaction: the Celery integration carries the trace into the task.
+            await runtime_of(context).producer.send(call, expires_s=TEST_RUN_EXPIRES_S)
+        except QueueUnavailable as exc:
+            await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

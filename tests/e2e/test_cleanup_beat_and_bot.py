@@ -224,7 +224,8 @@ def test_the_run_button_on_a_preview_telegram_no_longer_shows_answers_in_a_new_m
     asyncio.run(deliver())
 
     outcome = chat.wait_for_text(ADMIN, "Sentry cleanup done", TIMEOUT_S, after_message_id=preview_id)
-    assert outcome["message_id"] > preview_id and "queued" in outcome["history"][0]["text"]
+    assert outcome["message_id"] > preview_id
+    assert "queued" in outcome["history"][0]["text"]
     issues = {i["id"]: i["status"] for i in sentry_sandbox.client.issues()}
     assert issues == {test_error: "resolved", test_critical: "resolved", real: "unresolved"}
 
@@ -254,13 +255,16 @@ def test_a_run_refused_by_another_runs_lock_retries_and_completes_when_it_is_fre
     waiting = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "waiting", TIMEOUT_S)
     assert "cli-operator-run is already acting" in waiting["text"]
     refused = wait_until(lambda: audit.find_run(audit_db, task_id), what="a refused attempt")
-    assert refused is not None and refused.status == "refused"
+    assert refused is not None
+    assert refused.status == "refused"
     held_lock.release()
 
     done = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "Sentry cleanup done", TIMEOUT_S)
     assert done["message_id"] == waiting["message_id"]  # the waiting message became the summary
     last = audit.find_run(audit_db, task_id)
-    assert last is not None and last.status == "done" and last.run_key != task_id
+    assert last is not None
+    assert last.status == "done"
+    assert last.run_key != task_id
     assert {i["status"] for i in sentry_sandbox.client.issues()} == {"resolved", "unresolved"}
 
 
@@ -342,7 +346,8 @@ def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and
     unseen_first = {i for i, (_, state) in first.items() if state == "planned"}  # killed mid-call or before
     done_second = {i for i, (_, state) in second.items() if state == "done"}
     # The audit matches Sentry: what the first attempt saw done was not done again; the second did the rest.
-    assert done_first and done_first.isdisjoint(done_second)
+    assert done_first
+    assert done_first.isdisjoint(done_second)
     assert done_first | done_second | unseen_first == ids
     assert ids - done_first - done_second <= unseen_first
     assert {i for i, (_, state) in second.items() if state == "skipped"} == ids - done_second

@@ -69,8 +69,10 @@ def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_clean
         telegram_url = re.search(r"Telegram sandbox\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
         sentry_url = re.search(r"Sentry sandbox\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
         # REDIS_URL= in the copied file means "not set": the embedded Redis starts.
-        assert "Redis (embedded)" in banner and "Flower" in banner
-        assert f"make chat ARGS='--url {telegram_url}'" in banner and "an admin" in banner
+        assert "Redis (embedded)" in banner
+        assert "Flower" in banner
+        assert f"make chat ARGS='--url {telegram_url}'" in banner
+        assert "an admin" in banner
         assert "interactive (scans,sentry,default, 1 processes), maintenance (1)" in banner
         assert re.search(r"Logs .*\{redis,worker,maintenance,beat,bot,flower\}\.log", banner), banner
 

@@ -175,7 +175,8 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
     assert rows == as_rows(predicted)
     in_band = [i for i in dmarket_sandbox.market[GAME_IDS["dota2"]] if LEVELS["pro"].contains(i.price_cents)]
     assert (record.status, record.items_seen, record.pages) == ("completed", len(in_band), -(-len(in_band) // 100))
-    assert record.opportunities_found == len(predicted) and record.finished_at is not None
+    assert record.opportunities_found == len(predicted)
+    assert record.finished_at is not None
     # Every request was signed and accepted, and asked only for the pro band.
     requests = dmarket_sandbox.client.requests()
     assert [r["status"] for r in requests] == [200] * record.pages
@@ -184,7 +185,8 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
     message = final_message(telegram_sandbox, "✅")
     assert message["message_id"] == message_id  # the "queued" message, edited: no second message
     assert len(telegram_sandbox.client.bot_messages(CHAT)) == 1
-    assert predicted[0].title in message["text"] and f"+${predicted[0].profit_cents // 100:,}." in message["text"]
+    assert predicted[0].title in message["text"]
+    assert f"+${predicted[0].profit_cents // 100:,}." in message["text"]
     assert any(v["text"].startswith("🔎 Сканирую dota2/pro: страница 1") for v in message["history"])
 
 
@@ -211,7 +213,8 @@ def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
     started = time.monotonic()
     result = scan(message_id, "dota2", "advanced").get(timeout=TASK_TIMEOUT_S)
 
-    assert result["status"] == "completed" and result["rate_limited"] == 2
+    assert result["status"] == "completed"
+    assert result["rate_limited"] == 2
     assert time.monotonic() - started >= 2 * 0.95  # Retry-After was honoured, not just retried at once
     assert dmarket_sandbox.client.stats()["throttled_total"] == 2
     _, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
@@ -243,10 +246,13 @@ def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
     # and links to it.
     api, failed = failure_events(transport)
     assert api["exception"]["values"][-1]["type"] == "RateLimitError"
-    assert api["tags"]["component"] == "api" and api["level"] == "error"
+    assert api["tags"]["component"] == "api"
+    assert api["level"] == "error"
     assert failed["event_id"] == result["sentry_event_id"]
-    assert failed["tags"]["component"] == "trading" and failed["level"] == "warning"
-    assert failed["tags"]["failure"] == "rate_limited" and failed["tags"]["api_event_id"] == api["event_id"]
+    assert failed["tags"]["component"] == "trading"
+    assert failed["level"] == "warning"
+    assert failed["tags"]["failure"] == "rate_limited"
+    assert failed["tags"]["api_event_id"] == api["event_id"]
 
 
 def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
@@ -272,14 +278,18 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     assert (result["status"], result["failure"]) == ("failed", "auth_failed")
     assert [r["status"] for r in dmarket_sandbox.client.requests()] == [401]  # never retried
     text = final_message(telegram_sandbox, "🔑")["text"]
-    assert "DMarket отклонил API-ключи" in text and result["sentry_event_id"] in text and "Traceback" not in text
+    assert "DMarket отклонил API-ключи" in text
+    assert result["sentry_event_id"] in text
+    assert "Traceback" not in text
     record, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
     assert (record.status, record.sentry_event_id, rows) == ("failed", result["sentry_event_id"], [])
 
     event, failed = failure_events(transport)
     assert event["exception"]["values"][-1]["type"] == "AuthenticationError"  # tier 1, "Auth failed"
-    assert event["tags"]["component"] == "api" and event["user"] == {"id": str(USER)}
-    assert failed["event_id"] == result["sentry_event_id"] and failed["tags"]["component"] == "trading"
+    assert event["tags"]["component"] == "api"
+    assert event["user"] == {"id": str(USER)}
+    assert failed["event_id"] == result["sentry_event_id"]
+    assert failed["tags"]["component"] == "trading"
     assert (failed["level"], failed["user"], failed["tags"]["game"]) == ("error", {"id": str(USER)}, "csgo")
     crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
     assert "Trading action: arbitrage_scan_started" in crumbs
@@ -325,11 +335,13 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
     assert not redis_client.exists(guard_key(USER))  # released at the terminal failure
     assert (result["status"], result["failure"], result["scan_id"]) == ("failed", "internal", None)
     message = final_message(telegram_sandbox, "😔")
-    assert message["message_id"] == message_id and result["sentry_event_id"] in message["text"]
+    assert message["message_id"] == message_id
+    assert result["sentry_event_id"] in message["text"]
     [event] = transport.items("event")  # one event for the scan, not one per attempt
     assert event["event_id"] == result["sentry_event_id"]
     assert event["exception"]["values"][-1]["type"] == "OperationalError"
-    assert event["tags"]["component"] == "trading" and event["level"] == "error"
+    assert event["tags"]["component"] == "trading"
+    assert event["level"] == "error"
 
 
 def _close_result_subscriptions(backends: Iterable[Any]) -> None:
@@ -380,7 +392,8 @@ def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
     )
     assert (late["status"], late["failure"]) == ("failed", "timeout")
     record, _ = stored(sqlite_database_url, task_id)
-    assert record.status == "failed" and record.pages > 0  # the limit struck after the market was read
+    assert record.status == "failed"
+    assert record.pages > 0
     assert "⌛" in timed_out(message_id)["text"]
     assert redis_client.get(guard_key(USER)) == "someone else's scan"
 
@@ -435,7 +448,8 @@ def test_a_redelivered_completed_scan_only_repeats_its_final_message(
 
     again = scan(message_id, "rust", "medium", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
 
-    assert again["scan_id"] == first["scan_id"] and again["opportunities"] == first["opportunities"]
+    assert again["scan_id"] == first["scan_id"]
+    assert again["opportunities"] == first["opportunities"]
     assert len(dmarket_sandbox.client.requests()) == requests_after_first  # DMarket was not asked again
     _, rows = stored(sqlite_database_url, task_id)
     assert len(rows) == first["opportunities"]
@@ -477,7 +491,8 @@ def test_separate_clients_together_never_exceed_the_shared_rate(
 
     log = dmarket_sandbox.client.requests()
     arrivals = sorted(r["time"] for r in log)
-    assert len(arrivals) >= 40 and {r["status"] for r in log} == {200}
+    assert len(arrivals) >= 40
+    assert {r["status"] for r in log} == {200}
     # DMarket's own measure: no clock second served more than `rate` (and nothing above was refused).
     assert dmarket_sandbox.client.stats()["peak_served_per_second"] <= rate
     # Stricter: no window, wherever it starts, holds more than `rate`. The window is 50 ms short of a second
@@ -546,8 +561,11 @@ def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
             telegram_sandbox.client.wait_for_text(CHAT, "предыдущий скан ещё идёт")
         texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT)]
-        assert len(texts) == 5 and "Не понимаю «dota3»" in texts[0] and "«ultra»" in texts[1]
-        assert "Использование: /arbitrage" in texts[2] and len(texts[2]) < 400
+        assert len(texts) == 5
+        assert "Не понимаю «dota3»" in texts[0]
+        assert "«ultra»" in texts[1]
+        assert "Использование: /arbitrage" in texts[2]
+        assert len(texts[2]) < 400
         assert scans_queued() == 1
     finally:
         purge_scans()
@@ -567,5 +585,6 @@ def test_redis_down_gives_queue_unavailable_within_a_second_and_one_event(
         reply = telegram_sandbox.client.wait_for_text(CHAT, "Очередь задач недоступна")
     assert reply["date"] - sent_at <= 1.5  # Telegram dates are whole seconds
     [event] = [e for e in transport.items("event") if e.get("exception")]
-    assert event["event_id"] in reply["text"] and event["tags"]["component"] == "telegram"
+    assert event["event_id"] in reply["text"]
+    assert event["tags"]["component"] == "telegram"
     assert redis.Redis.from_url(make_settings().redis_url).ping()  # the real Redis was never the one that failed

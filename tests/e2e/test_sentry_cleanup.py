@@ -181,7 +181,8 @@ def test_the_preview_changes_nothing_and_explains_every_issue(runner: Runner, bi
         expected = {s.id for s in big_project if s.may_be_touched(request)}
         assert {d.issue.id for d in report.decisions if d.acts} == expected
         assert all(d.acts or d.protected_by for d in report.decisions)
-        assert report.status == "preview" and not report.failed
+        assert report.status == "preview"
+        assert not report.failed
     assert statuses(runner.sandbox) == before
     assert mutating_calls(runner.sandbox) == []
     # Thousands of issues means many pages: the listing followed the cursors to the end.
@@ -199,7 +200,8 @@ def test_execute_resolves_exactly_the_test_issues(runner: Runner, big_project: l
     after = statuses(runner.sandbox)
     assert {i for i in after if after[i] != before[i]} == expected
     assert all(after[i] == "resolved" for i in expected)
-    assert report.status == "done" and report.counts["done"] == len(expected) > 100
+    assert report.status == "done"
+    assert report.counts["done"] == len(expected) > 100
     assert {i for i, (action, state) in audit.action_states(runner.database, report.run_id).items()
             if state == "done"} == expected  # fmt: skip
     # Bulk calls by explicit id, at most 100 per call: never one call per issue, never a call without ids.
@@ -222,7 +224,9 @@ def test_delete_deletes_exactly_the_old_issues_it_may(runner: Runner, big_projec
 
     with runner.database.session() as session:
         snapshot = session.query(CleanupAction).filter_by(run_id=report.run_id, state="done").first()
-        assert snapshot is not None and snapshot.snapshot["id"] in expected and "lastSeen" in snapshot.snapshot
+        assert snapshot is not None
+        assert snapshot.snapshot["id"] in expected
+        assert "lastSeen" in snapshot.snapshot
 
 
 def test_environment_and_max_narrow_the_run(runner: Runner, big_project: list[Seeded]) -> None:
@@ -232,7 +236,8 @@ def test_environment_and_max_narrow_the_run(runner: Runner, big_project: list[Se
     report = runner.run(request)
 
     deleted = {s.id for s in big_project} - set(statuses(runner.sandbox))
-    assert len(deleted) == 7 and deleted <= allowed
+    assert len(deleted) == 7
+    assert deleted <= allowed
     assert report.counts["protected"]["over_max"] == len(allowed) - 7
 
 
@@ -294,14 +299,18 @@ def test_a_run_interrupted_part_way_leaves_an_audit_that_matches_sentry(
 
     report = runner.run(CleanupRequest(test_only=True, execute=True), progress=revoke_token_after_first_chunk)
 
-    assert report.status == "failed" and "SENTRY_AUTH_TOKEN" in (report.error or "")
+    assert report.status == "failed"
+    assert "SENTRY_AUTH_TOKEN" in (report.error or "")
     states = audit.action_states(runner.database, report.run_id)
     resolved = {i for i, s in statuses(sentry_sandbox).items() if s == "resolved"}
-    assert {i for i, (_, state) in states.items() if state == "done"} == resolved and len(resolved) == 100
+    assert {i for i, (_, state) in states.items() if state == "done"} == resolved
+    assert len(resolved) == 100
     assert sum(state == "failed" for _, state in states.values()) == 100
     assert sum(state == "not_attempted" for _, state in states.values()) == 250
     run = audit.get_run(runner.database, report.run_id)
-    assert run is not None and run.status == "failed" and run.counts["done"] == 100
+    assert run is not None
+    assert run.status == "failed"
+    assert run.counts["done"] == 100
 
 
 def test_a_run_stopped_by_its_time_limit_says_what_was_not_attempted(runner: Runner) -> None:
@@ -318,7 +327,8 @@ def test_a_run_stopped_by_its_time_limit_says_what_was_not_attempted(runner: Run
 
     [run] = audit.recent_runs(runner.database)
     states = sorted(state for _, state in audit.action_states(runner.database, run.id).values())
-    assert run.status == "interrupted" and "SoftTimeLimitExceeded" in (run.error or "")
+    assert run.status == "interrupted"
+    assert "SoftTimeLimitExceeded" in (run.error or "")
     assert states == ["done"] * 100 + ["not_attempted"] * 150
     assert sum(s == "resolved" for s in statuses(runner.sandbox).values()) == 100
 
@@ -335,9 +345,13 @@ def test_server_errors_are_retried_and_429s_waited_out(runner: Runner) -> None:
 
     report = runner.run(CleanupRequest(test_only=True, execute=True))
 
-    assert report.status == "done" and report.counts["done"] == 150
-    assert report.api.rate_limited == 2 and report.api.retries == 4 and report.api.waited_s >= 2
-    assert set(statuses(runner.sandbox).values()) == {"resolved"} and len(seeded) == 150
+    assert report.status == "done"
+    assert report.counts["done"] == 150
+    assert report.api.rate_limited == 2
+    assert report.api.retries == 4
+    assert report.api.waited_s >= 2
+    assert set(statuses(runner.sandbox).values()) == {"resolved"}
+    assert len(seeded) == 150
 
 
 def test_a_429_without_a_wait_still_waits_and_the_number_of_429s_is_capped(runner: Runner) -> None:
@@ -356,7 +370,8 @@ def test_a_429_without_a_wait_still_waits_and_the_number_of_429s_is_capped(runne
         next(api.iter_issue_pages("test:true"))
 
     assert caught.value.status == 429
-    assert len(waits) == 7 and all(w >= 1.0 for w in waits)  # every 429 waited, and 8 attempts in all
+    assert len(waits) == 7
+    assert all(w >= 1.0 for w in waits)
     served = [r for r in sb.client.requests_log() if r["endpoint"] == "org-issues"]
     assert [r["status"] for r in served] == [429] * 8
 
@@ -367,8 +382,10 @@ def test_429s_with_retry_after_zero_are_waited_out_and_the_run_completes(runner:
 
     report = runner.run(CleanupRequest(test_only=True, execute=True))
 
-    assert report.status == "done" and report.counts["done"] == 5
-    assert report.api.rate_limited == 2 and report.api.waited_s >= 2.0
+    assert report.status == "done"
+    assert report.counts["done"] == 5
+    assert report.api.rate_limited == 2
+    assert report.api.waited_s >= 2.0
 
 
 def test_an_empty_selection_makes_no_mutating_call(runner: Runner) -> None:
@@ -378,7 +395,8 @@ def test_an_empty_selection_makes_no_mutating_call(runner: Runner) -> None:
         CleanupRequest(older_than_days=30, delete=True, execute=True),
     ):
         report = runner.run(request)
-        assert report.status == "done" and report.counts["to_act"] == 0
+        assert report.status == "done"
+        assert report.counts["to_act"] == 0
     assert mutating_calls(runner.sandbox) == []
 
 
@@ -411,7 +429,8 @@ def test_a_slug_lookup_without_project_read_names_that_scope(sentry_sandbox: Sen
         pytest.raises(SentryAuthError) as caught,
     ):
         api.project_id()
-    assert caught.value.scope == "project:read" and "numeric id" in str(caught.value)
+    assert caught.value.scope == "project:read"
+    assert "numeric id" in str(caught.value)
 
 
 def test_a_second_run_on_the_same_project_is_refused_while_one_acts(runner: Runner) -> None:
@@ -465,16 +484,21 @@ def test_cli_preview_then_execute_with_json_report(sentry_sandbox: SentrySandbox
     assert re.search(rf"RESOLVE\s+{seeded[0].id}\s", preview.stdout)
     assert re.search(rf"KEEP\s+{seeded[1].id}\s.*\(has comments\)", preview.stdout)
     assert "Totals: 2 found, 1 to resolve, 1 kept (has comments: 1)" in preview.stdout
-    assert "Traceback" not in preview.stderr and mutating_calls(sentry_sandbox) == []
+    assert "Traceback" not in preview.stderr
+    assert mutating_calls(sentry_sandbox) == []
 
     done = cli(cli_env, "--test-only", "--execute", "--json", as_module=True)
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
-    assert body["status"] == "done" and body["counts"]["done"] == 1 and body["dry_run"] is False
+    assert body["status"] == "done"
+    assert body["counts"]["done"] == 1
+    assert body["dry_run"] is False
     assert statuses(sentry_sandbox)[seeded[0].id] == "resolved"
 
     report = cli(cli_env, "--report")
-    assert report.returncode == 0 and "--test-only --execute" in report.stdout and "preview" in report.stdout
+    assert report.returncode == 0
+    assert "--test-only --execute" in report.stdout
+    assert "preview" in report.stdout
 
 
 @pytest.mark.parametrize(
@@ -497,14 +521,16 @@ def test_cli_exit_codes_and_messages(
 ) -> None:
     result = cli({**cli_env, **env_changes}, *args)
     assert result.returncode == code, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_cli_on_a_database_that_was_never_migrated_says_how_to_migrate(cli_env: dict[str, str], tmp_path: Path) -> None:
     for args in (["--test-only"], ["--report"]):
         result = cli({**cli_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}, *args)
         assert result.returncode == 2, result.stderr
-        assert "make migrate" in result.stderr and "python -m common.db.migrate upgrade" in result.stderr
+        assert "make migrate" in result.stderr
+        assert "python -m common.db.migrate upgrade" in result.stderr
         assert "Traceback" not in result.stderr
 
 
@@ -515,7 +541,8 @@ def test_cli_names_the_missing_scope_when_the_token_may_not_delete(
     sentry_sandbox.client.configure(tokens={"writer": ["event:read", "event:write"]})
     result = cli({**cli_env, "SENTRY_AUTH_TOKEN": "writer"}, "--test-only", "--delete", "--execute")
     assert result.returncode == 1
-    assert "needs the event:admin scope" in result.stderr and "Traceback" not in result.stderr
+    assert "needs the event:admin scope" in result.stderr
+    assert "Traceback" not in result.stderr
     assert len(statuses(sentry_sandbox)) == 1
 
 

@@ -137,33 +137,40 @@ def test_test_sentry_all_sends_each_event_in_the_commands_trace_and_reports_the_
     [task] = transaction_named(sentry_sandbox, "selftest.run_tests")
 
     by_test = {e["tags"]["test_type"]: e for e in events}
-    assert sorted(by_test) == ["api_error", "breadcrumbs", "division", "error"] and len(events) == 4
+    assert sorted(by_test) == ["api_error", "breadcrumbs", "division", "error"]
+    assert len(events) == 4
     # One trace: the bot's command transaction, the worker's task and every test event.
     assert {trace_of(e) for e in [*events, task]} == {trace_of(command)}
     for test, event in by_test.items():
-        assert event["tags"]["test"] == "true" and event["tags"]["source"] == "test_sentry"
-        assert event["tags"]["process"] == "worker" and event["payload"]["user"] == {"id": str(ADMIN)}
+        assert event["tags"]["test"] == "true"
+        assert event["tags"]["source"] == "test_sentry"
+        assert event["tags"]["process"] == "worker"
+        assert event["payload"]["user"] == {"id": str(ADMIN)}
         assert event["payload"]["fingerprint"] == ["test_sentry", test]
         assert event["payload"]["environment"] == "test"
 
     breadcrumbs = by_test["breadcrumbs"]
-    assert breadcrumbs["payload"]["level"] == "info" and crumbs(breadcrumbs) == EXPECTED_TRAIL
+    assert breadcrumbs["payload"]["level"] == "info"
+    assert crumbs(breadcrumbs) == EXPECTED_TRAIL
     assert exception_of(by_test["error"])[0] == "ValueError"
     assert exception_of(by_test["error"])[1].startswith("Test error: ")
     api_error = by_test["api_error"]
-    assert exception_of(api_error)[0] == "RuntimeError" and exception_of(api_error)[1].startswith("API Rate Limit: ")
+    assert exception_of(api_error)[0] == "RuntimeError"
+    assert exception_of(api_error)[1].startswith("API Rate Limit: ")
     assert api_error["tags"]["component"] == "api"
     assert crumbs(api_error)[-1] == ("error", "RateLimitError - Too many requests")
     assert crumbs(api_error)[:2] == EXPECTED_TRAIL[:2]
     # Isolated scopes: the error tests carry none of the others' trail.
-    assert crumbs(by_test["error"]) == [] and crumbs(by_test["division"]) == []
+    assert crumbs(by_test["error"]) == []
+    assert crumbs(by_test["division"]) == []
     assert exception_of(by_test["division"])[0] == "ZeroDivisionError"
 
     # The bot answered at once; the worker replaced that answer with the ids and links.
     assert report["history"][0]["text"].startswith("⏳")
     for test, event in by_test.items():
         link = f"{sentry_sandbox.url}/organizations/{sentry_sandbox.org}/issues/?query={event['event_id']}"
-        assert f"✅ {test}: событие {event['event_id']}" in report["text"] and link in report["text"]
+        assert f"✅ {test}: событие {event['event_id']}" in report["text"]
+        assert link in report["text"]
     assert f"Трасса: {trace_of(command)}" in report["text"]
 
     # Nothing secret in anything that reached Sentry, whatever went through the scrubbers.
@@ -198,7 +205,8 @@ def test_each_test_type_alone_yields_exactly_its_event_in_its_own_trace(
             events = sentry_sandbox.client.wait_for_events(type="event", count=count, timeout_s=REPORT_TIMEOUT_S)
             [new] = [e for e in events if e["event_id"] not in seen]
             seen.append(new["event_id"])
-            assert new["tags"]["test_type"] == test and new["event_id"] in report["text"]
+            assert new["tags"]["test_type"] == test
+            assert new["event_id"] in report["text"]
             assert title in (new["payload"].get("message") or exception_of(new)[0])
         commands = sentry_sandbox.client.wait_for_events(
             lambda e: e["payload"]["transaction"] == "/test_sentry", type="transaction", count=4
@@ -206,9 +214,8 @@ def test_each_test_type_alone_yields_exactly_its_event_in_its_own_trace(
     events = sentry_sandbox.client.events(type="event")
     assert len(events) == 4
     # Each command is a trace of its own, and each event sits in its command's trace.
-    assert len({trace_of(c) for c in commands}) == 4 and {trace_of(e) for e in events} == {
-        trace_of(c) for c in commands
-    }
+    assert len({trace_of(c) for c in commands}) == 4
+    assert {trace_of(e) for e in events} == {trace_of(c) for c in commands}
     # One issue per test type: the fingerprint, not the message, decides the grouping.
     assert len({e["issue_id"] for e in events}) == 4
 
@@ -248,7 +255,8 @@ def test_refused_test_sentry_runs_nothing_and_sends_no_event(
     assert reply_start in reply["text"]
     assert sentry_sandbox.client.events(type="event") == []
     tasks = [e["payload"]["transaction"] for e in sentry_sandbox.client.events(type="transaction")]
-    assert "selftest.run_tests" not in tasks and "selftest.status" in tasks
+    assert "selftest.run_tests" not in tasks
+    assert "selftest.status" in tasks
 
 
 def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_others(
@@ -271,9 +279,12 @@ def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_
     assert text.startswith("🤖 Бот: ✅ Sentry инициализирован")
     # The pid is the prefork child that ran the task.
     assert re.search(rf"⚙️ Воркер {re.escape(worker.name)} \(pid \d+\): ✅ Sentry инициализирован", text)
-    assert text.count("• DSN: 127.0.0.1, проект 1") == 2 and DSN_KEY not in text
-    assert text.count("• Beat-задачи как Crons: да") == 2 and text.count("• Окружение: test") == 2
-    assert "celery" in text and "logging" in text
+    assert text.count("• DSN: 127.0.0.1, проект 1") == 2
+    assert DSN_KEY not in text
+    assert text.count("• Beat-задачи как Crons: да") == 2
+    assert text.count("• Окружение: test") == 2
+    assert "celery" in text
+    assert "logging" in text
     # Not production: the production-only items say so instead of failing.
     assert text.count("✅ SENTRY_DSN задан") == 2
     assert text.count("➖ SENTRY_ENVIRONMENT=test: не production") == 2
@@ -341,6 +352,8 @@ def test_a_failing_handler_is_reported_and_the_user_gets_the_event_id(
     match = re.fullmatch(r"😔 Что-то пошло не так\. Мы уже знаем об этом\. Код ошибки: ([0-9a-f]{32})", reply["text"])
     assert match is not None, reply["text"]
     [event] = sentry_sandbox.client.wait_for_events(lambda e: e["event_id"] == match.group(1), type="event")
-    assert event["tags"]["component"] == "telegram" and event["tags"]["command"] == "/boom"
-    assert event["payload"]["user"] == {"id": str(OTHER)} and event["payload"]["level"] == "error"
+    assert event["tags"]["component"] == "telegram"
+    assert event["tags"]["command"] == "/boom"
+    assert event["payload"]["user"] == {"id": str(OTHER)}
+    assert event["payload"]["level"] == "error"
     assert exception_of(event) == ("RuntimeError", "price feed returned garbage for AK-47 | Redline")

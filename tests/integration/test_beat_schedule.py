@@ -33,7 +33,8 @@ def test_weekly_and_monthly_cleanups_fire_at_their_utc_times_with_the_operators_
     by_name = {entry.name: entry for _, entry in scheduler.fired}
     weekly, monthly = by_name["sentry-cleanup-weekly-test-issues"], by_name["sentry-cleanup-monthly-old-issues"]
     assert weekly.task == monthly.task == CLEANUP_TASK
-    assert weekly.kwargs == {"test_only": True, "execute": True, "trigger": "beat"} and weekly.args == ()
+    assert weekly.kwargs == {"test_only": True, "execute": True, "trigger": "beat"}
+    assert weekly.args == ()
     assert monthly.kwargs == {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"}
     assert weekly.options["queue"] == monthly.options["queue"] == "maintenance"
 
@@ -42,12 +43,16 @@ def test_the_schedule_is_plain_data_with_numeric_crontab_fields_and_valid_monito
     app.loader.import_default_modules()  # what a worker does at start-up: every task in `imports` registered
     for name, entry in beat_schedule.SCHEDULE.items():
         # Sentry Crons monitor slugs: lowercase letters, digits and dashes, at most 50 characters.
-        assert name.replace("-", "").isalnum() and name == name.lower() and len(name) <= 50
+        assert name.replace("-", "").isalnum()
+        assert name == name.lower()
+        assert len(name) <= 50
         assert all(isinstance(value, int) for value in entry["crontab"].values())
         assert entry["task"] in app.tasks
-    assert ROUTES[CLEANUP_TASK] == "maintenance" and app.conf.task_routes[CLEANUP_TASK] == {"queue": "maintenance"}
+    assert ROUTES[CLEANUP_TASK] == "maintenance"
+    assert app.conf.task_routes[CLEANUP_TASK] == {"queue": "maintenance"}
     for entry in beat_schedule.SCHEDULE.values():  # what beat sends is what the contract accepts
         CleanupTask.from_kwargs(entry["kwargs"])
     task = app.tasks[CLEANUP_TASK]
-    assert task.acks_late and task.soft_time_limit < task.time_limit
+    assert task.acks_late
+    assert task.soft_time_limit < task.time_limit
     assert task.time_limit < app.conf.broker_transport_options["visibility_timeout"]

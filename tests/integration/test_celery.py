@@ -36,9 +36,12 @@ def test_every_route_names_a_declared_queue() -> None:
 
 def test_conventions_that_protect_work_are_configured() -> None:
     conf = app.conf
-    assert conf.task_acks_late and conf.task_reject_on_worker_lost
-    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
-    assert conf.worker_send_task_events and conf.task_send_sent_event
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
+    assert conf.accept_content == ["json"]
+    assert conf.task_serializer == "json"
+    assert conf.worker_send_task_events
+    assert conf.task_send_sent_event
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit > conf.task_soft_time_limit
 
 
@@ -55,4 +58,5 @@ def test_a_task_whose_worker_process_is_killed_runs_again_and_completes(
     # acks_late + reject_on_worker_lost: the message goes back to the queue and a new child runs it.
     assert result.get(timeout=30) == 2
     pids = [int(pid) for pid in redis_client.lrange(f"{key}:pids", 0, -1)]
-    assert len(pids) == 2 and pids[1] != first_pid
+    assert len(pids) == 2
+    assert pids[1] != first_pid

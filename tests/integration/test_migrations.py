@@ -14,7 +14,8 @@ def test_migrations_upgrade_an_empty_database_to_head_and_downgrade_back(empty_d
     engine = create_database_engine(empty_database_url)
     try:
         tables = set(inspect(engine).get_table_names())
-        assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
+        assert set(Base.metadata.tables) <= tables
+        assert "alembic_version" in tables
 
         downgrade(empty_database_url)
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}

@@ -24,7 +24,8 @@ BOT_TOKEN = "7312345678:AAHfakeTokenForTests_0123456789abcdefXY"
 
 def test_without_a_dsn_sentry_is_off_and_nothing_breaks(settings_factory: Callable[..., object]) -> None:
     status = init_sentry(settings_factory(), process="bot")  # type: ignore[arg-type]
-    assert status.enabled is False and sentry_status().enabled is False
+    assert status.enabled is False
+    assert sentry_status().enabled is False
     assert sentry_sdk.capture_message("ignored") is None
 
 
@@ -33,8 +34,11 @@ def test_status_names_host_and_project_but_never_the_key(
 ) -> None:
     sentry_capture(sentry_dsn="https://abcdef0123456789@o1.ingest.sentry.io/42", sentry_traces_sample_rate=0.1)
     status = sentry_status().as_dict()
-    assert status["enabled"] and status["dsn_host"] == "o1.ingest.sentry.io" and status["project_id"] == "42"
-    assert status["monitor_beat_tasks"] and "celery" in status["integrations"]
+    assert status["enabled"]
+    assert status["dsn_host"] == "o1.ingest.sentry.io"
+    assert status["project_id"] == "42"
+    assert status["monitor_beat_tasks"]
+    assert "celery" in status["integrations"]
     assert "abcdef0123456789" not in repr(status)
 
 
@@ -47,7 +51,8 @@ def test_failing_task_reaches_sentry_with_component_environment_and_release(
     event = events[0]
     assert event["exception"]["values"][-1]["value"] == "boom from a task"
     assert event["tags"]["component"] == "maintenance"
-    assert event["environment"] == "staging" and event["release"] == "bot@1.2.3"
+    assert event["environment"] == "staging"
+    assert event["release"] == "bot@1.2.3"
 
 
 def test_a_bot_transaction_continues_in_the_worker_task(
@@ -90,7 +95,8 @@ def test_bot_token_is_scrubbed_from_urls_logs_breadcrumbs_and_events(
     sentry_sdk.flush()
 
     wire = transport.serialized()
-    assert transport.items("event") and transport.items("transaction")
+    assert transport.items("event")
+    assert transport.items("transaction")
     assert BOT_TOKEN.encode() not in wire
     assert BOT_TOKEN.split(":")[1].encode() not in wire
     assert b"bot[Filtered]" in wire
@@ -116,5 +122,7 @@ def test_database_and_redis_passwords_never_reach_sentry(sentry_capture: Callabl
 
     wire = transport.serialized()
     assert len(transport.items("event")) == 2
-    assert db_password.encode() not in wire and redis_password.encode() not in wire
-    assert b"password=[Filtered]" in wire and b"bot:[Filtered]@db.internal" in wire
+    assert db_password.encode() not in wire
+    assert redis_password.encode() not in wire
+    assert b"password=[Filtered]" in wire
+    assert b"bot:[Filtered]@db.internal" in wire

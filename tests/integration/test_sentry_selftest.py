@@ -34,19 +34,25 @@ def test_each_test_runs_in_its_own_scope_inside_the_callers_trace(
     sentry_sdk.flush()
 
     events = {e["event_id"]: e for e in transport.items("event")}
-    assert [o.test for o in outcomes] == list(TEST_TYPES) and all(o.event_id in events for o in outcomes)
+    assert [o.test for o in outcomes] == list(TEST_TYPES)
+    assert all(o.event_id in events for o in outcomes)
     for outcome in outcomes:
         event = events[outcome.event_id]
         assert event["contexts"]["trace"]["trace_id"] == transaction.trace_id
-        assert event["fingerprint"] == ["test_sentry", outcome.test] and event["user"] == {"id": str(ADMIN)}
+        assert event["fingerprint"] == ["test_sentry", outcome.test]
+        assert event["user"] == {"id": str(ADMIN)}
         assert {"test": "true", "source": "test_sentry", "test_type": outcome.test}.items() <= event["tags"].items()
         assert ("earlier", "from before the test run") not in crumbs(event)
     by_test = {o.test: events[o.event_id] for o in outcomes}
-    assert crumbs(by_test["error"]) == [] and crumbs(by_test["division"]) == []
-    assert "component" not in by_test["error"]["tags"] and by_test["api_error"]["tags"]["component"] == "api"
+    assert crumbs(by_test["error"]) == []
+    assert crumbs(by_test["division"]) == []
+    assert "component" not in by_test["error"]["tags"]
+    assert by_test["api_error"]["tags"]["component"] == "api"
     # Nothing of the tests stays behind in the caller's scopes.
     [after] = [e for e in events.values() if e.get("message") == "after the test run"]
-    assert "test" not in after["tags"] and "fingerprint" not in after and "user" not in after
+    assert "test" not in after["tags"]
+    assert "fingerprint" not in after
+    assert "user" not in after
 
 
 def test_a_test_that_crashes_is_reported_as_such_and_the_others_still_run(

@@ -124,7 +124,8 @@ def test_level_bands_are_half_open_so_no_item_belongs_to_two_levels() -> None:
     bands = sorted(LEVELS.values(), key=lambda lv: lv.min_price_cents)
     for lower, upper in itertools.pairwise(bands):
         assert lower.max_price_cents == upper.min_price_cents
-        assert not lower.contains(upper.min_price_cents) and upper.contains(upper.min_price_cents)
+        assert not lower.contains(upper.min_price_cents)
+        assert upper.contains(upper.min_price_cents)
 
 
 def test_rules_refuse_impossible_fees() -> None:
@@ -138,5 +139,7 @@ def test_a_huge_unknown_argument_is_echoed_shortened_within_telegrams_limit(args
         parse_arguments(args)
     for lang in ("ru", "en"):
         reply = usage(lang, error.value.value)
-        assert len(reply) < MAX_MESSAGE_UTF16 // 4 and "xxxx" in reply and "x" * 100 not in reply
+        assert len(reply) < MAX_MESSAGE_UTF16 // 4
+        assert "xxxx" in reply
+        assert "x" * 100 not in reply
         assert reply.endswith("/arbitrage dota2 pro")  # the usage itself is never cut

@@ -58,12 +58,16 @@ def test_known_test_titles_are_recognised_exactly(title: str, is_test: bool) -> 
 
 def test_a_tagged_test_issue_is_resolved_even_in_production() -> None:
     decision = decide(issue(tagged_test=True, in_production=True), Criteria(test_only=True), NOW)
-    assert decision is not None and decision.action is Action.RESOLVE and decision.protected_by is None
+    assert decision is not None
+    assert decision.action is Action.RESOLVE
+    assert decision.protected_by is None
 
 
 def test_a_test_issue_with_comments_is_protected_even_from_delete() -> None:
     decision = decide(issue(tagged_test=True, num_comments=2), Criteria(test_only=True, delete=True), NOW)
-    assert decision is not None and decision.action is None and decision.protected_by is Protection.HAS_COMMENTS
+    assert decision is not None
+    assert decision.action is None
+    assert decision.protected_by is Protection.HAS_COMMENTS
     assert decision.explanation == "has comments"
 
 
@@ -72,7 +76,8 @@ def test_old_issues_are_selected_strictly_by_last_seen_in_utc() -> None:
     assert decide(issue(age_days=29.99, status="resolved"), criteria, NOW) is None
     assert decide(issue(age_days=None, status="resolved"), criteria, NOW) is None
     old = decide(issue(age_days=30.01, status="resolved"), criteria, NOW)
-    assert old is not None and old.action is Action.DELETE
+    assert old is not None
+    assert old.action is Action.DELETE
 
 
 def test_old_non_test_issues_are_protected_unless_resolved_outside_production() -> None:
@@ -91,7 +96,8 @@ def test_old_non_test_issues_are_protected_unless_resolved_outside_production() 
 
 def test_resolve_skips_issues_already_resolved() -> None:
     decision = decide(issue(tagged_test=True, status="resolved"), Criteria(test_only=True), NOW)
-    assert decision is not None and decision.protected_by is Protection.ALREADY_RESOLVED
+    assert decision is not None
+    assert decision.protected_by is Protection.ALREADY_RESOLVED
 
 
 def test_unknown_comment_count_protects() -> None:
@@ -101,7 +107,8 @@ def test_unknown_comment_count_protects() -> None:
         in_production=None,
     )
     decision = decide(facts, Criteria(test_only=True), NOW)
-    assert decision is not None and decision.protected_by is Protection.COMMENTS_UNKNOWN
+    assert decision is not None
+    assert decision.protected_by is Protection.COMMENTS_UNKNOWN
 
 
 def test_facts_from_api_read_sentry_timestamps_as_utc() -> None:
@@ -110,7 +117,8 @@ def test_facts_from_api_read_sentry_timestamps_as_utc() -> None:
         tagged_test=False,
         in_production=False,
     )
-    assert facts.id == "9" and facts.last_seen == datetime(2026, 1, 31, 23, 59, 59, 123000, tzinfo=UTC)
+    assert facts.id == "9"
+    assert facts.last_seen == datetime(2026, 1, 31, 23, 59, 59, 123000, tzinfo=UTC)
 
 
 def test_max_caps_the_actions_oldest_first() -> None:
@@ -136,7 +144,7 @@ def test_invalid_criteria_say_what_is_expected(kwargs: dict[str, object], messag
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        decide(issue(), Criteria(test_only=True), datetime(2026, 1, 1))
+        decide(issue(), Criteria(test_only=True), datetime(2026, 1, 1))  # noqa: DTZ001 - the naive time is the point
 
 
 # ---- properties over random issue sets ---------------------------------------------------------------
@@ -190,7 +198,8 @@ def test_protected_issues_are_never_acted_on_whatever_the_flags(issues: list[Iss
         if criteria.test_only:
             assert is_test
         if criteria.older_than_days is not None:
-            assert facts.last_seen is not None and facts.last_seen < NOW - timedelta(days=criteria.older_than_days)
+            assert facts.last_seen is not None
+            assert facts.last_seen < NOW - timedelta(days=criteria.older_than_days)
 
 
 @settings(max_examples=200, deadline=None)
@@ -227,7 +236,8 @@ def test_the_usage_reply_echoes_a_shortened_unknown_argument() -> None:
     from bot.handlers.cleanup import usage
 
     reply = usage("en", "x" * 500)
-    assert reply.startswith("I do not know “" + "x" * 39 + "…”.") and "Usage: /cleanup" in reply
+    assert reply.startswith("I do not know “" + "x" * 39 + "…”.")
+    assert "Usage: /cleanup" in reply
 
 
 def test_old_is_bounded_in_the_policy() -> None:

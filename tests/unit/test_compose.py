@@ -46,7 +46,8 @@ def test_one_image_secrets_from_env_file_and_redis_not_published(compose: dict[s
     app_services = ("migrate", "worker", "beat", "bot", "flower")
     assert {services[name]["image"] for name in app_services} == {"dmarket-bot:latest"}
     assert all(services[name]["env_file"] == ".env" for name in app_services)
-    assert "ports" not in services["redis"] and "ports" not in services["postgres"]
+    assert "ports" not in services["redis"]
+    assert "ports" not in services["postgres"]
     text = (ROOT / "docker-compose.yml").read_text()
     for secret in ("TELEGRAM_BOT_TOKEN", "DMARKET_SECRET_KEY", "SENTRY_AUTH_TOKEN", "SENTRY_DSN"):
         assert secret not in text  # only through env_file

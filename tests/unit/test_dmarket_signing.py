@@ -69,7 +69,8 @@ def test_key_material_that_cannot_work_is_refused_with_what_was_expected(
 
 def test_the_signer_never_shows_its_secret() -> None:
     signer = Signer(PUBLIC_HEX, FULL_SECRET_HEX)
-    assert SEED_HEX not in repr(signer) and SEED_HEX not in str(vars(signer) if hasattr(signer, "__dict__") else "")
+    assert SEED_HEX not in repr(signer)
+    assert SEED_HEX not in str(vars(signer) if hasattr(signer, "__dict__") else "")
 
 
 def test_httpx_sends_the_signed_target_unchanged() -> None:

@@ -73,7 +73,8 @@ def test_every_problem_is_reported_at_once(
     monkeypatch.setenv("BOT_LANGUAGE", "fr")
     with pytest.raises(ConfigError) as caught:
         from_environment()
-    assert "SENTRY_TRACES_SAMPLE_RATE:" in str(caught.value) and "BOT_LANGUAGE:" in str(caught.value)
+    assert "SENTRY_TRACES_SAMPLE_RATE:" in str(caught.value)
+    assert "BOT_LANGUAGE:" in str(caught.value)
 
 
 def test_valid_values_are_parsed(monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]) -> None:
@@ -85,7 +86,8 @@ def test_valid_values_are_parsed(monkeypatch: pytest.MonkeyPatch, from_environme
     assert settings.sentry_enabled
     assert settings.admin_user_ids == frozenset({123456789, 987654321})
     assert settings.database_url == "postgresql+psycopg://bot@db/bot"
-    assert "ab" * 64 in settings.secret_values() and "ab" * 32 in settings.secret_values()
+    assert "ab" * 64 in settings.secret_values()
+    assert "ab" * 32 in settings.secret_values()
 
 
 def test_secrets_are_not_shown_in_repr(
@@ -124,14 +126,16 @@ def test_a_copied_env_example_loads_and_leaves_redis_to_make_run(
     settings = load_settings(_env_file=copied)
     # Not "set to the default": `make run` starts its embedded Redis only when REDIS_URL is not set at all.
     assert "redis_url" not in settings.model_fields_set
-    assert settings.sentry_dsn is None and settings.telegram_bot_token is None
+    assert settings.sentry_dsn is None
+    assert settings.telegram_bot_token is None
 
 
 def test_empty_values_mean_not_set(monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings]) -> None:
     for name in ("SENTRY_DSN", "BOT_WEBHOOK_PORT", "ADMIN_CHAT_ID", "DMARKET_TIMEOUT_S"):
         monkeypatch.setenv(name, "")
     settings = from_environment()
-    assert settings.sentry_dsn is None and settings.admin_chat_id is None
+    assert settings.sentry_dsn is None
+    assert settings.admin_chat_id is None
     assert (settings.bot_webhook_port, settings.dmarket_timeout_s) == (8080, 10.0)
 
 

@@ -1,0 +1,26 @@
+"""The Celery beat schedule, as data only. `worker.app` turns it into Celery's schedule.
+
+Each entry: name -> {"task": dotted task name, "crontab": numeric crontab fields (UTC),
+"args"/"kwargs": plain JSON values, "options": {"queue": ...}}. The entry name is also the
+Sentry Crons monitor slug (sentry-sdk's Celery integration with monitor_beat_tasks=True).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEDULE: dict[str, dict[str, Any]] = {
+    # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
+    "sentry-cleanup-weekly-test-issues": {
+        "task": "cleanup.run",
+        "crontab": {"minute": 0, "hour": 3, "day_of_week": 1},  # Monday 03:00 UTC
+        "kwargs": {"test_only": True, "execute": True, "trigger": "beat"},
+        "options": {"queue": "maintenance"},
+    },
+    "sentry-cleanup-monthly-old-issues": {
+        "task": "cleanup.run",
+        "crontab": {"minute": 0, "hour": 4, "day_of_month": 1},  # the 1st, 04:00 UTC
+        "kwargs": {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"},
+        "options": {"queue": "maintenance"},
+    },
+}

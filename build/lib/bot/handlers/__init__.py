@@ -1,0 +1,29 @@
+"""Command handlers, one module per command family.
+
+Each module exposes ``COMMANDS`` (name -> {"ru": description, "en": description}) and
+``handlers() -> list[BaseHandler]``. Add a new module to ``MODULES``; /start, /help and the
+Telegram command menu are built from them.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from telegram.ext import Application
+
+from bot.handlers import arbitrage, basic, cleanup, selftest
+from bot.handlers.errors import on_error
+from bot.texts import Language
+
+MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup)
+
+
+def command_descriptions(language: Language) -> dict[str, str]:
+    return {name: texts[language] for module in MODULES for name, texts in module.COMMANDS.items()}
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    for module in MODULES:
+        for handler in module.handlers():
+            application.add_handler(handler)
+    application.add_error_handler(on_error)

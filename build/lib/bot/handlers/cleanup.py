@@ -1,0 +1,192 @@
+"""/cleanup [test] [old N] [delete] [run]: admins preview the Sentry cleanup and can trigger it.
+
+The handler only checks, answers "queued" and enqueues; the worker runs the same cleanup as
+scripts/sentry_cleanup.py and edits the "queued" message into the preview (with a ▶️ Run button)
+or the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Message, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.arguments import UsageError, usage_reply
+from bot.observed import observed_command
+from bot.pending import edit_quietly, pending, pending_reply
+from bot.producer import QueueUnavailable
+from bot.runtime import BotRuntime, is_admin, language, runtime_of
+from bot.texts import Catalogue, Language, text, translate
+from common.contract import CLEANUP_RUN_CALLBACK_PREFIX as RUN_CALLBACK_PREFIX
+from common.contract import MAX_OLD_DAYS, CleanupTask
+
+log = logging.getLogger(__name__)
+
+EXPECTED = "[test] [old N] [delete] [run]"
+
+COMMANDS: Catalogue = {
+    "cleanup": {
+        "ru": "очистка тестовых и старых issues в Sentry (админы)",
+        "en": "clean test and old issues out of Sentry (admins)",
+    },
+}
+
+TEXTS: Catalogue = {
+    "usage": {
+        "ru": (
+            "Использование: /cleanup [test] [old N] [delete] [run]\n"
+            "Без аргументов — предпросмотр: тестовые issues, resolve.\n"
+            "run — выполнить; delete — удалить вместо resolve.\n"
+            "Например: /cleanup old 30 delete"
+        ),
+        "en": (
+            "Usage: /cleanup [test] [old N] [delete] [run]\n"
+            "No arguments: a preview of test issues, resolve.\n"
+            "run executes it; delete deletes instead of resolving.\n"
+            "Example: /cleanup old 30 delete"
+        ),
+    },
+    "admins_only": {
+        "ru": "⛔ Очистка Sentry доступна только администраторам.",
+        "en": "⛔ The Sentry cleanup is for admins only.",
+    },
+    "queued_preview": {
+        "ru": "⏳ Предпросмотр очистки Sentry в очереди…",
+        "en": "⏳ Sentry cleanup preview queued…",
+    },
+    "queued_run": {
+        "ru": "⏳ Очистка Sentry ({args}) в очереди. Итог появится в этом сообщении.",
+        "en": "⏳ Sentry cleanup ({args}) queued. The outcome will appear in this message.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class CleanupChoice:
+    test_only: bool
+    older_than_days: int | None
+    delete: bool
+    execute: bool
+
+    @property
+    def args(self) -> str:
+        """The canonical arguments without ``run``: what the ▶️ Run button and the summary repeat."""
+        words = ["test"] if self.test_only else []
+        if self.older_than_days is not None:
+            words += ["old", str(self.older_than_days)]
+        return " ".join([*words, *(["delete"] if self.delete else [])])
+
+
+def parse_arguments(args: list[str]) -> CleanupChoice:
+    """Words in any order and case; with neither ``test`` nor ``old N`` the selection is test issues."""
+    test_only = delete = execute = False
+    older: int | None = None
+    words = [word.lower() for word in args]
+    position = 0
+    while position < len(words):
+        word = words[position]
+        if word == "test":
+            test_only = True
+        elif word == "delete":
+            delete = True
+        elif word == "run":
+            execute = True
+        elif word == "old":
+            position += 1
+            value = words[position] if position < len(words) else "old"
+            # isascii(): str.isdigit() also accepts "²" or "٣", which int() then refuses or misreads.
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_OLD_DAYS:
+                raise UsageError(args[position] if position < len(args) else value, EXPECTED)
+            older = int(value)
+        else:
+            raise UsageError(args[position], EXPECTED)
+        position += 1
+    if not test_only and older is None:
+        test_only = True
+    return CleanupChoice(test_only, older, delete, execute)
+
+
+def usage(lang: Language, value: str | None = None) -> str:
+    return usage_reply(translate(TEXTS, "usage", lang), lang, value)
+
+
+async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, lang: Language) -> None:
+    call = CleanupTask(
+        test_only=choice.test_only,
+        older_than_days=choice.older_than_days,
+        delete=choice.delete,
+        execute=choice.execute,
+        trigger="bot",
+        chat_id=queued.chat_id,
+        message_id=queued.message_id,
+        bot_args=choice.args,
+    )
+    try:
+        await runtime.producer.send(call)
+    except QueueUnavailable as exc:
+        await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
+
+
+def _queued_text(choice: CleanupChoice, lang: Language) -> str:
+    if choice.execute:
+        return translate(TEXTS, "queued_run", lang, args=choice.args)
+    return translate(TEXTS, "queued_preview", lang)
+
+
+@observed_command("cleanup")
+async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only: queue a preview (or, with ``run``, the cleanup itself) and answer at once."""
+    lang = language(context)
+    message, user = update.effective_message, update.effective_user
+    assert message is not None
+    if not is_admin(context, user.id if user else None):
+        await message.reply_text(translate(TEXTS, "admins_only", lang))
+        return
+    try:
+        choice = parse_arguments(context.args or [])
+    except UsageError as exc:
+        await message.reply_text(usage(lang, exc.value))
+        return
+    async with pending_reply(message, _queued_text(choice, lang), lang) as queued:
+        await _queue(runtime_of(context), choice, queued, lang)
+
+
+@observed_command("cleanup")
+async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The preview's ▶️ Run button: the same arguments, executed; admins only."""
+    lang = language(context)
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    if not is_admin(context, query.from_user.id):
+        await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
+        return
+    try:
+        previewed = parse_arguments(query.data.removeprefix(RUN_CALLBACK_PREFIX).split())
+    except UsageError:
+        await query.answer(usage(lang)[:200], show_alert=True)
+        return
+    choice = CleanupChoice(previewed.test_only, previewed.older_than_days, previewed.delete, execute=True)
+    await query.answer()
+    message = query.message
+    # PTB builds a Message even for an inaccessible one (date 0), so is_accessible is the test that counts.
+    if isinstance(message, Message) and message.is_accessible:
+        await edit_quietly(message, _queued_text(choice, lang))
+        async with pending(message, lang):
+            await _queue(runtime_of(context), choice, message, lang)
+        return
+    # The preview is too old for Telegram to hand over (InaccessibleMessage) or unknown: answer in a new
+    # message, in the preview's chat when we know it, else privately to whoever pressed the button.
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    queued = await context.bot.send_message(chat_id, _queued_text(choice, lang))
+    async with pending(queued, lang):
+        await _queue(runtime_of(context), choice, queued, lang)
+
+
+def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+    return [
+        CommandHandler("cleanup", cleanup),
+        CallbackQueryHandler(run_button, pattern=f"^{RUN_CALLBACK_PREFIX}"),
+    ]

@@ -1,0 +1,1 @@
+"""Code shared by the bot and the workers: settings, observability, database."""

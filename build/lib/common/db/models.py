@@ -1,0 +1,166 @@
+"""SQLAlchemy 2.x models. Every change here ships with an Alembic migration in migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations can drop and alter them on PostgreSQL and SQLite alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend.
+
+    ``DateTime(timezone=True)`` is aware on PostgreSQL only; SQLite hands back naive values, so reports
+    would print differently per backend and comparing with an aware time would raise.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime {value.isoformat()}: store aware UTC times")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store the UTC wall time, read back below as UTC.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+
+
+class Scan(Base):
+    """One arbitrage scan requested by a user; keyed by the Celery task id so redelivery cannot duplicate it."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    game: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    items_seen: Mapped[int] = mapped_column(Integer, default=0)
+    opportunities_found: Mapped[int] = mapped_column(Integer, default=0)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # stopped at the page cap
+    failure: Mapped[str | None] = mapped_column(String(32))  # the failure kind of a failed scan
+    error: Mapped[str | None] = mapped_column(Text)
+    sentry_event_id: Mapped[str | None] = mapped_column(String(32))
+
+    opportunities: Mapped[list[ScanOpportunity]] = relationship(back_populates="scan", cascade="all, delete-orphan")
+
+
+class ScanOpportunity(Base):
+    """An item listed below what it resells for after fees, found by one scan. Money in integer cents."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (UniqueConstraint("scan_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(512))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    suggested_price_cents: Mapped[int] = mapped_column(BigInteger)
+    profit_cents: Mapped[int] = mapped_column(BigInteger)
+    profit_bp: Mapped[int] = mapped_column(Integer)  # basis points: 1234 = 12.34 %
+
+    scan: Mapped[Scan] = relationship(back_populates="opportunities")
+
+
+class CleanupRun(Base):
+    """One run of the Sentry cleanup (CLI, beat or bot), written before it acts."""
+
+    __tablename__ = "cleanup_runs"
+    __table_args__ = (Index("ix_cleanup_runs_project_started", "organization", "project", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_key: Mapped[str] = mapped_column(String(64), unique=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    organization: Mapped[str] = mapped_column(String(128))
+    project: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    execute: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    actions: Mapped[list[CleanupAction]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class CleanupAction(Base):
+    """One planned or performed action on one Sentry issue, with the issue's JSON snapshot."""
+
+    __tablename__ = "cleanup_actions"
+    __table_args__ = (UniqueConstraint("run_id", "issue_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("cleanup_runs.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # resolve | delete | skip
+    # planned | done | failed | unknown (no answer: may have been applied) | not_attempted | skipped
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    run: Mapped[CleanupRun] = relationship(back_populates="actions")
+
+
+class SentMessage(Base):
+    """A Telegram message a task has sent, keyed so a redelivered task edits instead of sending twice."""
+
+    __tablename__ = "sent_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,139 @@
+"""Sentry initialisation, once per process, with the scrubbing hooks; what /sentry_info reports of it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import sentry_sdk
+from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
+
+from common.observability.scrubbing import Scrubber
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SentryStatus:
+    """What /sentry_info shows for one process. Never holds the DSN key."""
+
+    enabled: bool
+    process: str
+    dsn_host: str | None = None
+    project_id: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    traces_sample_rate: float | None = None
+    sdk_version: str = sentry_sdk.VERSION
+    integrations: tuple[str, ...] = field(default_factory=tuple)
+    monitor_beat_tasks: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "integrations": list(self.integrations)}
+
+
+_status: SentryStatus | None = None
+
+
+# Health probes run every few seconds; tracing them would drown real transactions and spend quota.
+IGNORED_TRANSACTIONS = frozenset({"/healthz"})
+
+
+def _make_hooks(scrubber: Scrubber) -> dict[str, Any]:
+    def before_send(event: Event, hint: Hint) -> Event:
+        # Crons check-ins pass through here too; they must be scrubbed, never dropped.
+        scrubbed: Event = scrubber.data(event)
+        return scrubbed
+
+    def before_send_transaction(event: Event, hint: Hint) -> Event | None:
+        if event.get("transaction") in IGNORED_TRANSACTIONS:
+            return None
+        return before_send(event, hint)
+
+    def before_breadcrumb(crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb:
+        scrubbed: Breadcrumb = scrubber.data(crumb)
+        return scrubbed
+
+    return {
+        "before_send": before_send,
+        "before_send_transaction": before_send_transaction,
+        "before_breadcrumb": before_breadcrumb,
+    }
+
+
+def init_sentry(settings: Settings, process: str, **client_options: Any) -> SentryStatus:
+    """Initialise sentry-sdk for this process (bot, worker or beat); a no-op that reports 'off' without a DSN.
+
+    ``client_options`` is for tests (e.g. a capturing ``transport``); production passes nothing.
+    """
+    global _status
+    if settings.sentry_dsn is None:
+        # The rest of the configuration is still shown by /sentry_info, so an operator sees what is missing.
+        _status = SentryStatus(
+            enabled=False,
+            process=process,
+            environment=settings.sentry_environment,
+            release=settings.sentry_release,
+            traces_sample_rate=settings.sentry_traces_sample_rate,
+        )
+        log.info("Sentry is off: SENTRY_DSN is not set (%s)", process)
+        return _status
+
+    # Imported here: each integration module imports its library (celery, redis, ...) at import time.
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.httpx import HttpxIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.redis import RedisIntegration
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+
+    dsn = settings.sentry_dsn.get_secret_value()
+    integrations = [
+        CeleryIntegration(monitor_beat_tasks=True, propagate_traces=True),
+        LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+        SqlalchemyIntegration(),
+        RedisIntegration(),
+        HttpxIntegration(),
+    ]
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=settings.sentry_environment,
+        release=settings.sentry_release,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        integrations=integrations,
+        debug=settings.sentry_debug,
+        max_breadcrumbs=100,
+        **_make_hooks(Scrubber(settings.secret_values())),
+        **client_options,
+    )
+    sentry_sdk.set_tag("process", process)
+    parts = urlsplit(dsn)
+    _status = SentryStatus(
+        enabled=True,
+        process=process,
+        dsn_host=parts.hostname,
+        project_id=parts.path.rstrip("/").rsplit("/", 1)[-1],
+        environment=settings.sentry_environment,
+        release=settings.sentry_release,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        # What the client really enabled: ours, the defaults, and any auto-enabled ones whose library is present
+        # (an integration whose set-up failed is missing here, which is exactly what /sentry_info must show).
+        integrations=tuple(sorted(sentry_sdk.get_client().integrations)),
+        monitor_beat_tasks=True,
+    )
+    log.info(
+        "Sentry is on (%s): host=%s project=%s environment=%s traces=%s",
+        process,
+        _status.dsn_host,
+        _status.project_id,
+        _status.environment,
+        _status.traces_sample_rate,
+    )
+    return _status
+
+
+def sentry_status(process: str = "unknown") -> SentryStatus:
+    """The status recorded by :func:`init_sentry` in this process."""
+    return _status or SentryStatus(enabled=False, process=process)

@@ -1,0 +1,209 @@
+"""The Celery app: every setting in one place, with the reason for it, read from one Settings on first use.
+
+Creating the app reads nothing: Celery calls ``on_configure`` the first time anything needs the
+configuration (the worker, beat or Flower starting, a task being sent), and only then are the settings
+loaded. Tests and tools pass their own ``Settings`` to :class:`WorkerApp` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, cast
+
+import redis
+from celery import Celery, Task
+from celery.exceptions import Reject
+from celery.schedules import crontab
+from celery.signals import (
+    after_setup_logger,
+    beat_init,
+    celeryd_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
+from kombu.entity import Exchange, Queue
+
+import beat_schedule
+from common.contract import QUEUES, ROUTES, abandoned_key
+from common.logs import configure_logging
+from common.observability.sdk import init_sentry
+from common.retry import RetryPolicy
+from common.settings import Settings, load_settings_or_exit
+from worker.resources import Resources
+
+log = logging.getLogger(__name__)
+
+TASK_MODULES = ("worker.tasks.system", "worker.tasks.selftest", "worker.tasks.arbitrage", "worker.tasks.cleanup")
+DEFAULT_SOFT_TIME_LIMIT_S = 240
+DEFAULT_TIME_LIMIT_S = 300
+# Longest task (the monthly cleanup) is capped at 30 minutes; a message unacked for longer than this is
+# redelivered, so it must exceed every hard time limit or a running task would be handed out twice.
+VISIBILITY_TIMEOUT_S = 2 * 60 * 60
+# A dead Redis must fail fast, not hang a worker's publish.
+BROKER_SOCKET_TIMEOUT_S = 2.0
+
+
+class BaseTask(Task):  # type: ignore[misc]
+    """Every task: the process's resources, and the project's retry policy for a task retried as a whole."""
+
+    retry_policy = RetryPolicy(max_attempts=6, deadline_s=3600.0, base_s=2.0, max_backoff_s=300.0)
+
+    @property
+    def resources(self) -> Resources:
+        return cast("WorkerApp", self.app).resources
+
+    def abandoned_by_sender(self) -> bool:
+        """The bot told its user this send failed (bot.producer marks it): such a task must not run."""
+        try:
+            return bool(self.resources.redis.exists(abandoned_key(str(self.request.id))))
+        except redis.RedisError:
+            return False  # the common case by far is a task nobody abandoned
+
+    def drop_if_abandoned(self) -> None:
+        """Reject (not requeue) a task its sender abandoned; Flower shows it as REJECTED."""
+        if self.abandoned_by_sender():
+            log.info("Task %s %s was abandoned by its sender; not running it", self.name, self.request.id)
+            raise Reject("abandoned by its sender: the user was told it could not be queued", requeue=False)
+
+    def retry_countdown_s(self, server_wait_s: float | None = None) -> float:
+        """Seconds before the next attempt: jittered backoff, never sooner than the server asked."""
+        return self.retry_policy.wait_s(int(self.request.retries) + 1, server_wait_s)
+
+
+def schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Turn beat_schedule.py's plain data into Celery's schedule (crontab fields become crontab objects)."""
+    schedule = {}
+    for name, entry in entries.items():
+        spec = dict(entry)
+        spec["schedule"] = crontab(**{k: str(v) for k, v in spec.pop("crontab").items()})
+        schedule[name] = spec
+    return schedule
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The project's Celery conventions (DESIGN.md §4) for ``settings``."""
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+        },
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "redis_socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+        "redis_socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+        # JSON only: no pickle from a shared broker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Work must not be lost when a worker dies: ack after the task ran, requeue if the process vanished.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": DEFAULT_SOFT_TIME_LIMIT_S,
+        "task_time_limit": DEFAULT_TIME_LIMIT_S,
+        # Each queue on its own direct exchange with routing key = queue name; the bot's producer relies on it.
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        "task_default_queue": "default",
+        "task_routes": {name: {"queue": queue} for name, queue in ROUTES.items()},
+        "task_create_missing_queues": False,
+        # Flower sees every task from "sent" on.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "result_expires": 24 * 60 * 60,
+        "result_extended": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": schedule_from_data(beat_schedule.SCHEDULE),
+        "beat_schedule_filename": "var/celerybeat-schedule",
+        "worker_hijack_root_logger": False,
+        "imports": TASK_MODULES,
+    }
+
+
+class WorkerApp(Celery):  # type: ignore[misc]
+    """The Celery app with the settings it was configured from and the process's resources."""
+
+    def __init__(self, settings: Settings | None = None, **options: Any) -> None:
+        super().__init__("worker", task_cls=BaseTask, **options)
+        self._settings = settings
+        self._resources: Resources | None = None
+        self._resources_lock = threading.Lock()
+        self.on_configure.connect(self._configure, weak=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this app runs on; loaded from the environment on first use if none were given."""
+        if self._settings is None:
+            self._settings = load_settings_or_exit()
+        return self._settings
+
+    def use_settings(self, settings: Settings) -> None:
+        """Run on ``settings`` (tools, tests); only before anything has read the configuration."""
+        if self.configured:
+            raise RuntimeError("the Celery app is already configured; give it its settings before first use")
+        self._settings = settings
+
+    def _configure(self, sender: Celery, **_: Any) -> None:
+        self.config_from_object(celery_config(self.settings))
+
+    @property
+    def resources(self) -> Resources:
+        """The process's clients, built on first use (or in worker_process_init, after the fork)."""
+        with self._resources_lock:
+            if self._resources is None:
+                self._resources = Resources(self.settings)
+            return self._resources
+
+    def use_resources(self, resources: Resources | None) -> Resources | None:
+        """Replace the process's resources (tests); returns the previous ones, which the caller closes."""
+        with self._resources_lock:
+            previous, self._resources = self._resources, resources
+            return previous
+
+    def close_resources(self) -> None:
+        previous = self.use_resources(None)
+        if previous is not None:
+            previous.close()
+
+
+def create_app(settings: Settings | None = None) -> WorkerApp:
+    return WorkerApp(settings)
+
+
+app = create_app()
+
+
+@after_setup_logger.connect
+def _setup_logging(**_: Any) -> None:
+    configure_logging(app.settings)
+
+
+@celeryd_init.connect
+def _init_worker_observability(**_: Any) -> None:
+    configure_logging(app.settings)
+    init_sentry(app.settings, process="worker")
+
+
+@beat_init.connect
+def _init_beat_observability(**_: Any) -> None:
+    configure_logging(app.settings)
+    init_sentry(app.settings, process="beat")
+
+
+@worker_process_init.connect
+def _open_resources(**_: Any) -> None:
+    # After the fork: each pool process makes its own connections (a parent's sockets must not be shared).
+    app.resources.redis.ping()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_resources(**_: Any) -> None:
+    """Close the process's clients (pooled connections) on shutdown."""
+    app.close_resources()

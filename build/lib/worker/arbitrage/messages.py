@@ -1,0 +1,157 @@
+"""What the user reads about a scan: progress, the result and failures. Pure formatting, HTML-escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from common.texts import Catalogue, Language, translate
+from worker.arbitrage.engine import Opportunity
+
+MAX_MESSAGE_UTF16 = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
+TOP_N = 10
+MAX_TITLE_CHARS = 200  # a hostile listing title must not crowd out the rest of the message
+
+TEXTS: Catalogue = {
+    "progress": {
+        "ru": "🔎 Сканирую {game}/{level}: страница {page}, {items} предметов, {found} возможностей",
+        "en": "🔎 Scanning {game}/{level}: page {page}, {items} items, {found} opportunities",
+    },
+    "header": {
+        "ru": "✅ <b>{game}/{level}</b>: {found} возможностей среди {items} предметов (страниц: {pages})",
+        "en": "✅ <b>{game}/{level}</b>: {found} opportunities among {items} items ({pages} pages)",
+    },
+    "line": {
+        "ru": (
+            "{n}. <b>{title}</b>\n"
+            "    купить {price} → продать {sell} (после комиссии {proceeds}): <b>+{profit}</b> ({percent})"
+        ),
+        "en": (
+            "{n}. <b>{title}</b>\n    buy {price} → sell {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
+        ),
+    },
+    "none": {
+        "ru": "Ничего с прибылью от {min_profit} после комиссии {fee} не нашлось.",
+        "en": "Nothing with a profit of at least {min_profit} after the {fee} fee.",
+    },
+    "more": {"ru": "…и ещё {rest}.", "en": "…and {rest} more."},
+    "capped": {
+        "ru": "⚠️ Остановился на лимите в {pages} страниц: дальше диапазон не просмотрен.",
+        "en": "⚠️ Stopped at the limit of {pages} pages: the rest of the range was not scanned.",
+    },
+    "rate_limited": {
+        "ru": (
+            "⏳ DMarket ограничивает частоту запросов, скан {game}/{level} прерван. "
+            "Попробуйте через пару минут. Код ошибки: {event_id}"
+        ),
+        "en": (
+            "⏳ DMarket is rate-limiting us, the {game}/{level} scan stopped. "
+            "Try again in a couple of minutes. Error id: {event_id}"
+        ),
+    },
+    "auth_failed": {
+        "ru": (
+            "🔑 DMarket отклонил API-ключи, скан {game}/{level} не выполнен. "
+            "Администраторы уже знают. Код ошибки: {event_id}"
+        ),
+        "en": (
+            "🔑 DMarket rejected the API keys, the {game}/{level} scan did not run. "
+            "The administrators know. Error id: {event_id}"
+        ),
+    },
+    "not_configured": {
+        "ru": "🔑 API-ключи DMarket не настроены, скан {game}/{level} невозможен. Код ошибки: {event_id}",
+        "en": "🔑 DMarket API keys are not configured, the {game}/{level} scan cannot run. Error id: {event_id}",
+    },
+    "dmarket_down": {
+        "ru": "📡 DMarket не отвечает, скан {game}/{level} прерван. Попробуйте позже. Код ошибки: {event_id}",
+        "en": "📡 DMarket is not responding, the {game}/{level} scan stopped. Please try later. Error id: {event_id}",
+    },
+    "timeout": {
+        "ru": "⌛ Скан {game}/{level} не уложился во время и остановлен. Код ошибки: {event_id}",
+        "en": "⌛ The {game}/{level} scan ran out of time and was stopped. Error id: {event_id}",
+    },
+    "internal": {
+        "ru": "😔 Скан {game}/{level} не удался. Мы уже знаем об этом. Код ошибки: {event_id}",
+        "en": "😔 The {game}/{level} scan failed. We have been notified. Error id: {event_id}",
+    },
+}
+FAILURE_KEYS = frozenset({"rate_limited", "auth_failed", "not_configured", "dmarket_down", "timeout", "internal"})
+
+
+def dollars(cents: int) -> str:
+    """$1,234.05 from 123405; exact, no float."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"{sign}${whole:,}.{rest:02d}"
+
+
+def percent(bp: int) -> str:
+    """12.34% from 1234 basis points."""
+    whole, rest = divmod(bp, 100)
+    return f"{whole}.{rest:02d}%"
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def progress_text(lang: Language, game: str, level: str, page: int, items: int, found: int) -> str:
+    return translate(TEXTS, "progress", lang, game=game, level=level, page=page, items=items, found=found)
+
+
+def failure_text(lang: Language, kind: str, game: str, level: str, event_id: str | None) -> str:
+    if kind not in FAILURE_KEYS:
+        raise ValueError(f"unknown failure kind {kind!r}, expected one of {sorted(FAILURE_KEYS)}")
+    return translate(TEXTS, kind, lang, game=game, level=level, event_id=event_id or "—")
+
+
+def result_text(
+    lang: Language,
+    *,
+    game: str,
+    level: str,
+    opportunities: Sequence[Opportunity],
+    items: int,
+    pages: int,
+    capped: bool,
+    fee_bp: int,
+    min_profit_bp: int,
+    top_n: int = TOP_N,
+) -> str:
+    """The final message: a header, the best ``top_n`` opportunities, and whatever else fits in one message."""
+    header = translate(
+        TEXTS, "header", lang, game=game, level=level, found=len(opportunities), items=items, pages=pages
+    )
+    tail = [translate(TEXTS, "capped", lang, pages=pages)] if capped else []
+    if not opportunities:
+        none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
+        return "\n\n".join([header, none, *tail])
+    lines: list[str] = []
+    # Reserve room for the "...and N more" line and the footer, so cutting lines keeps the message valid.
+    budget = MAX_MESSAGE_UTF16 - utf16_len("\n\n".join([header, *tail])) - 64
+    for n, opportunity in enumerate(opportunities[:top_n], start=1):
+        line = _line(lang, n, opportunity)
+        if utf16_len(line) + 1 > budget:
+            break
+        budget -= utf16_len(line) + 1
+        lines.append(line)
+    rest = len(opportunities) - len(lines)
+    if rest:
+        lines.append(translate(TEXTS, "more", lang, rest=rest))
+    return "\n\n".join([header, "\n".join(lines), *tail])
+
+
+def _line(lang: Language, n: int, opportunity: Opportunity) -> str:
+    return translate(
+        TEXTS,
+        "line",
+        lang,
+        n=n,
+        title=escape(opportunity.title[:MAX_TITLE_CHARS], quote=False),
+        price=dollars(opportunity.price_cents),
+        sell=dollars(opportunity.suggested_price_cents),
+        proceeds=dollars(opportunity.proceeds_cents),
+        profit=dollars(opportunity.profit_cents),
+        percent=percent(opportunity.profit_bp),
+    )

@@ -1,0 +1,60 @@
+"""The plain values a scan passes between its steps: the request, what the market gave, the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from common.contract import ScanTask
+from worker.arbitrage.engine import Opportunity
+from worker.dmarket.models import RequestStats
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """What the bot asked for, and the task that runs it. ``message_id``: the "queued" message to edit."""
+
+    task_id: str
+    user_id: int
+    chat_id: int
+    message_id: int | None
+    game: str
+    level: str
+
+    def __post_init__(self) -> None:
+        if not self.task_id:
+            raise ValueError("task_id must be the Celery task id, got an empty string")
+
+    @classmethod
+    def of(cls, task_id: str, call: ScanTask) -> ScanRequest:
+        return cls(task_id, call.user_id, call.chat_id, call.message_id, call.game, call.level)
+
+
+@dataclass
+class MarketScan:
+    """What reading the market found, before anything is stored."""
+
+    opportunities: list[Opportunity] = field(default_factory=list)
+    pages: int = 0
+    items_seen: int = 0
+    capped: bool = False  # stopped at the page cap with more of the range left
+    stats: RequestStats = field(default_factory=RequestStats)
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """The task's result (JSON-serialisable through ``as_dict``)."""
+
+    scan_id: int | None  # None: the database failed before the scan could be recorded
+    status: str  # completed | failed
+    pages: int
+    items_seen: int
+    opportunities: int
+    capped: bool = False
+    requests: int = 0
+    rate_limited: int = 0
+    failure: str | None = None  # a messages failure kind
+    sentry_event_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

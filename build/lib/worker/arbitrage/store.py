@@ -1,0 +1,114 @@
+"""A scan's rows in the database: claimed by task id, then completed with its opportunities or failed."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from common.db.database import Database
+from common.db.models import Scan, ScanOpportunity, utcnow
+from common.observability.breadcrumbs import add_database_breadcrumb
+from worker.arbitrage.engine import Opportunity, rank_key
+from worker.arbitrage.model import MarketScan, ScanOutcome, ScanRequest
+from worker.dmarket.models import RequestStats
+
+COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
+# Outcomes a redelivered task only reports again: the scan ended, one way or the other, and the user was told.
+TERMINAL = (COMPLETED, FAILED)
+
+
+def claim(database: Database, request: ScanRequest) -> tuple[int, ScanOutcome | None]:
+    """The Scan row for this task id, created or reset for a new run; or its outcome if it already ended."""
+    with database.session() as session:
+        scan = session.scalar(select(Scan).where(Scan.task_id == request.task_id))
+        if scan is not None and scan.status in TERMINAL:
+            return scan.id, outcome_of(scan)
+        if scan is None:
+            scan = Scan(
+                task_id=request.task_id,
+                user_id=request.user_id,
+                chat_id=request.chat_id,
+                game=request.game,
+                level=request.level,
+            )
+            session.add(scan)
+        else:
+            # A redelivery after the worker died mid-scan: start over, dropping whatever the first run stored.
+            session.execute(delete(ScanOpportunity).where(ScanOpportunity.scan_id == scan.id))
+        scan.status, scan.started_at, scan.finished_at = RUNNING, utcnow(), None
+        scan.pages = scan.items_seen = scan.opportunities_found = 0
+        scan.error = scan.sentry_event_id = None
+        session.flush()
+        add_database_breadcrumb("claim scan", scan_id=scan.id, task_id=request.task_id)
+        return scan.id, None
+
+
+def record_success(database: Database, scan_id: int, market: MarketScan) -> ScanOutcome:
+    with database.session() as session:
+        scan = session.get_one(Scan, scan_id)
+        session.execute(delete(ScanOpportunity).where(ScanOpportunity.scan_id == scan_id))
+        session.add_all(
+            ScanOpportunity(
+                scan_id=scan_id,
+                item_id=o.item_id,
+                title=o.title[:512],
+                price_cents=o.price_cents,
+                suggested_price_cents=o.suggested_price_cents,
+                profit_cents=o.profit_cents,
+                profit_bp=o.profit_bp,
+            )
+            for o in market.opportunities
+        )
+        scan.status, scan.finished_at = COMPLETED, utcnow()
+        scan.pages, scan.items_seen, scan.opportunities_found = (
+            market.pages,
+            market.items_seen,
+            len(market.opportunities),
+        )
+        scan.capped = market.capped
+        add_database_breadcrumb("store scan", scan_id=scan_id, opportunities=len(market.opportunities))
+        return outcome_of(scan, market.stats)
+
+
+def record_failure(database: Database, scan_id: int, kind: str, event_id: str | None, error: BaseException) -> None:
+    with database.session() as session:
+        scan = session.get_one(Scan, scan_id)
+        scan.status, scan.finished_at = FAILED, utcnow()
+        scan.error = f"{kind}: {type(error).__name__}: {error}"[:2000]
+        scan.failure = kind
+        scan.sentry_event_id = event_id
+
+
+def outcome_of(scan: Scan, stats: RequestStats | None = None) -> ScanOutcome:
+    return ScanOutcome(
+        scan_id=scan.id,
+        status=scan.status,
+        pages=scan.pages,
+        items_seen=scan.items_seen,
+        opportunities=scan.opportunities_found,
+        capped=scan.capped,
+        requests=stats.requests if stats else 0,
+        rate_limited=stats.rate_limited if stats else 0,
+        failure=scan.failure,
+        sentry_event_id=scan.sentry_event_id,
+    )
+
+
+def stored_opportunities(database: Database, scan_id: int) -> list[Opportunity]:
+    """The opportunities a completed scan stored, best first (to send its result again)."""
+    with database.session() as session:
+        rows = session.scalars(select(ScanOpportunity).where(ScanOpportunity.scan_id == scan_id)).all()
+        return sorted(
+            (
+                Opportunity(
+                    item_id=row.item_id,
+                    title=row.title,
+                    price_cents=row.price_cents,
+                    suggested_price_cents=row.suggested_price_cents,
+                    proceeds_cents=row.price_cents + row.profit_cents,
+                    profit_cents=row.profit_cents,
+                    profit_bp=row.profit_bp,
+                )
+                for row in rows
+            ),
+            key=rank_key,
+        )

@@ -1,0 +1,240 @@
+"""An arbitrage scan from start to finish: read the market, find opportunities, record them, tell the user.
+
+Idempotent per task id: the Scan row is keyed by it, a re-run replaces its opportunities, and every message
+is an edit of the user's "queued" message, so a redelivered task leaves one scan, one set of rows and one
+final message. A scan that already ended (completed or failed) is only reported again: never scanned twice,
+never reported to Sentry twice.
+
+Every run ends in exactly one of two ways: a terminal outcome (completed, or failed with the user told and the
+failure in Sentry), after which the user's scan slot is released; or, only for a failure the task will retry,
+the exception is raised with the slot still taken, because the retry is the same scan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import redis
+import sentry_sdk
+from celery.exceptions import SoftTimeLimitExceeded
+
+from common.markets import GAME_IDS, LEVELS
+from common.observability.breadcrumbs import add_trading_breadcrumb
+from common.scan_slot import release
+from common.settings import Settings
+from worker.arbitrage import messages, store
+from worker.arbitrage.delivery import ProgressCallback, deliver, progress_reporter
+from worker.arbitrage.engine import Opportunity, OpportunityFinder, Rules
+from worker.arbitrage.model import MarketScan, ScanOutcome, ScanRequest
+from worker.dmarket.client import DMarketClient
+from worker.dmarket.errors import (
+    AuthenticationError,
+    DMarketAPIError,
+    DMarketError,
+    DMarketNotConfigured,
+    DMarketUnreachable,
+    RateBudgetExhausted,
+    RateLimitError,
+)
+from worker.resources import Resources
+
+log = logging.getLogger(__name__)
+
+
+def rules_for(settings: Settings, game: str, level: str) -> Rules:
+    return Rules(LEVELS[level], settings.arbitrage_fee_bp(game), settings.arbitrage_min_profit_bp(level))
+
+
+def scan_market(
+    client: DMarketClient, game_id: str, rules: Rules, max_pages: int, on_page: ProgressCallback | None = None
+) -> MarketScan:
+    """Page through the level's price band and evaluate every offer as it arrives."""
+    result = MarketScan()
+    finder = OpportunityFinder(rules)  # the engine find_opportunities is, fed a page at a time
+    price_to = rules.level.max_price_cents - 1  # DMarket's priceTo is inclusive, the level's bound is not
+    last_cursor = ""
+    for page in client.iter_market(game_id, rules.level.min_price_cents, price_to, max_pages, result.stats):
+        result.pages += 1
+        result.items_seen += len(page.offers)
+        finder.add(page.offers)
+        last_cursor = page.cursor
+        if on_page is not None:
+            on_page(result.pages, result.items_seen, len(finder))
+    result.capped = result.pages == max_pages and bool(last_cursor)
+    result.opportunities = finder.ranked()
+    return result
+
+
+def _never(_: BaseException) -> bool:
+    return False
+
+
+def run_scan(
+    resources: Resources, request: ScanRequest, may_retry: Callable[[BaseException], bool] = _never
+) -> ScanOutcome:
+    """Run (or finish again, after a redelivery) the scan ``request`` describes, and end it for the user.
+
+    Raises only what ``may_retry`` accepts (the task retries it, so the user's scan slot stays taken). Any other
+    failure, a soft time limit included, wherever it strikes, becomes a failed outcome: Sentry told once (see
+    ``report_failure``), the failure text in the user's message, the slot released.
+    """
+    with sentry_sdk.isolation_scope() as scope:
+        scope.set_tag("component", "trading")
+        scope.set_tag("game", request.game)
+        scope.set_tag("level", request.level)
+        scope.set_user({"id": str(request.user_id)})
+        scan_id: list[int] = []  # set once the scan is recorded, for the failure handler
+        try:
+            outcome = _run(resources, request, scan_id)
+        except Exception as exc:  # SoftTimeLimitExceeded is an Exception too
+            if may_retry(exc):
+                log.warning("Scan task %s will be retried: %r", request.task_id, exc)
+                raise
+            outcome = _fail(resources, request, scan_id[0] if scan_id else None, exc)
+        release_slot(resources.redis, request)
+        return outcome
+
+
+def _run(resources: Resources, request: ScanRequest, scan_id: list[int]) -> ScanOutcome:
+    settings = resources.settings
+    rules = rules_for(settings, request.game, request.level)
+    claimed_id, ended = store.claim(resources.database, request)
+    scan_id.append(claimed_id)
+    if ended is not None:
+        log.info(
+            "Scan %s (task %s) already ended (%s); telling the user again", claimed_id, request.task_id, ended.status
+        )
+        deliver(resources, request, _ended_text(resources, request, rules, ended))
+        return ended
+
+    add_trading_breadcrumb("arbitrage_scan_started", game=request.game, level=request.level, task_id=request.task_id)
+    market = scan_market(
+        resources.dmarket(),
+        GAME_IDS[request.game],
+        rules,
+        settings.arbitrage_max_pages,
+        progress_reporter(resources, request),
+    )
+    outcome = store.record_success(resources.database, claimed_id, market)
+    add_trading_breadcrumb(
+        "arbitrage_scan_completed",
+        game=request.game,
+        level=request.level,
+        opportunities=len(market.opportunities),
+        pages=market.pages,
+        items=market.items_seen,
+        rate_limited=market.stats.rate_limited,
+    )
+    log.info(
+        "Scan %s %s/%s: %d pages, %d items, %d opportunities, %d requests, %d rate-limited, %.1fs waited",
+        claimed_id,
+        request.game,
+        request.level,
+        market.pages,
+        market.items_seen,
+        len(market.opportunities),
+        market.stats.requests,
+        market.stats.rate_limited,
+        market.stats.waited_s,
+    )
+    deliver(resources, request, _result_text(settings, request, rules, outcome, market.opportunities))
+    return outcome
+
+
+def _result_text(
+    settings: Settings, request: ScanRequest, rules: Rules, outcome: ScanOutcome, opportunities: Sequence[Opportunity]
+) -> str:
+    return messages.result_text(
+        settings.bot_language,
+        game=request.game,
+        level=request.level,
+        opportunities=opportunities,
+        items=outcome.items_seen,
+        pages=outcome.pages,
+        capped=outcome.capped,
+        fee_bp=rules.fee_bp,
+        min_profit_bp=rules.min_profit_bp,
+    )
+
+
+def _ended_text(resources: Resources, request: ScanRequest, rules: Rules, ended: ScanOutcome) -> str:
+    """The final message of a scan that already ended, rebuilt from what it stored."""
+    if ended.status == store.FAILED:
+        kind = ended.failure or "internal"
+        return messages.failure_text(
+            resources.settings.bot_language, kind, request.game, request.level, ended.sentry_event_id
+        )
+    assert ended.scan_id is not None
+    opportunities = store.stored_opportunities(resources.database, ended.scan_id)
+    return _result_text(resources.settings, request, rules, ended, opportunities)
+
+
+def _fail(resources: Resources, request: ScanRequest, scan_id: int | None, error: Exception) -> ScanOutcome:
+    """End a scan that failed: one report to Sentry, the record, the user's message. Never raises."""
+    kind = failure_kind(error)
+    event_id = report_failure(error, kind)
+    log.warning("Scan task %s failed (%s, Sentry event %s): %r", request.task_id, kind, event_id, error)
+    add_trading_breadcrumb("arbitrage_scan_failed", game=request.game, level=request.level, failure=kind)
+    if scan_id is not None:
+        try:
+            store.record_failure(resources.database, scan_id, kind, event_id, error)
+        except Exception as exc:  # the database may be what failed; the user must still hear of it
+            log.warning("Could not record the failure of scan %s: %r", scan_id, exc)
+    text = messages.failure_text(resources.settings.bot_language, kind, request.game, request.level, event_id)
+    try:
+        deliver(resources, request, text)
+    except Exception as exc:  # e.g. no database for send_once; already reported above
+        log.warning("Could not tell chat %s that scan task %s failed: %r", request.chat_id, request.task_id, exc)
+    return ScanOutcome(scan_id, store.FAILED, 0, 0, 0, failure=kind, sentry_event_id=event_id)
+
+
+def report_failure(error: BaseException, kind: str) -> str | None:
+    """Report a failed scan to Sentry as DESIGN.md §7's alerts need it; the id the user's message names.
+
+    The scan's failure is one event tagged ``component=trading`` (the scope's tag) at level error: the tier-1
+    "Trading failed" alert. A DMarket API error also gets an event of its own, tagged ``component=api`` in a
+    forked scope, carrying the exception, so it is found by type (``RateLimitError``, ``AuthenticationError``:
+    the rate-limit and auth alerts) and by component (the API-errors spike). The scan's event then carries no
+    exception, only a link to the API event, so no exception is ever counted twice. A scan that ran out of
+    rate-limit retries is a WARNING, not an error: the guide routes rate limits to the tier-2 digest
+    ("RateLimitError, more than 5 an hour"), and paging tier 1 for every 429 storm would train people to
+    ignore it.
+    """
+    if not isinstance(error, DMarketError) or isinstance(error, DMarketNotConfigured):
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("failure", kind)
+            return sentry_sdk.capture_exception(error)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("component", "api")
+        api_event_id = sentry_sdk.capture_exception(error)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("failure", kind)
+        if api_event_id is not None:
+            scope.set_tag("api_event_id", api_event_id)
+        scope.set_context("dmarket_error", {"type": type(error).__name__, "message": str(error)[:500]})
+        level: Literal["warning", "error"] = "warning" if isinstance(error, RateLimitError) else "error"
+        return sentry_sdk.capture_message(f"Arbitrage scan failed: {kind} ({type(error).__name__})", level=level)
+
+
+def release_slot(client: redis.Redis, request: ScanRequest) -> None:
+    try:
+        release(client, request.user_id, request.task_id)
+    except redis.RedisError as exc:  # the key expires on its own; the user is only locked out longer
+        log.warning("Could not clear the running-scan key of user %s: %r", request.user_id, exc)
+
+
+def failure_kind(error: BaseException) -> str:
+    """Which failure message the user gets for ``error``."""
+    if isinstance(error, RateLimitError | RateBudgetExhausted):
+        return "rate_limited"
+    if isinstance(error, AuthenticationError):
+        return "auth_failed"
+    if isinstance(error, DMarketNotConfigured):
+        return "not_configured"
+    if isinstance(error, DMarketUnreachable) or (isinstance(error, DMarketAPIError) and error.retryable):
+        return "dmarket_down"
+    if isinstance(error, SoftTimeLimitExceeded):
+        return "timeout"
+    return "internal"

@@ -1,0 +1,122 @@
+"""A cleanup run as a job: idempotent by run key, then a summary to Telegram. What the Celery task calls."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from common.contract import CLEANUP_RUN_CALLBACK_PREFIX
+from worker.cleanup import audit
+from worker.cleanup.report import telegram_failure, telegram_summary, telegram_waiting
+from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
+from worker.resources import Resources
+from worker.sentry_api import SentryApiNotConfigured
+from worker.telegram.outbox import send_once
+from worker.telegram.sender import TelegramNotConfigured, TelegramSendError
+
+log = logging.getLogger(__name__)
+
+# Outcomes a redelivered message only re-reports; any other last attempt (none, running, interrupted,
+# refused) means the work was not done, so a new attempt runs.
+FINISHED = (audit.DONE, audit.FAILED, audit.PREVIEW)
+
+
+class CleanupFailed(RuntimeError):
+    """The run finished with failures; raised after the summary went out so Celery and Crons see an error."""
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """The bot's "queued" message, which the worker edits into the preview or the outcome."""
+
+    chat_id: int
+    message_id: int
+    bot_args: str = ""
+
+
+def _notify(resources: Resources, run_key: str, text: str, reply_to: ReplyTo | None, offer_run: bool) -> None:
+    """Best effort: a Telegram outage must not turn a finished cleanup into a failed one."""
+    settings = resources.settings
+    try:
+        sender = resources.telegram()
+        if reply_to is not None:
+            markup = None
+            if offer_run:
+                button = {"text": "▶️ Run", "callback_data": f"{CLEANUP_RUN_CALLBACK_PREFIX}{reply_to.bot_args}"[:64]}
+                markup = {"inline_keyboard": [[button]]}
+            sender.edit_message_text(reply_to.chat_id, reply_to.message_id, text, reply_markup=markup)
+        elif settings.admin_chat_id is not None:
+            send_once(sender, resources.database, f"sentry-cleanup:{run_key}", settings.admin_chat_id, text)
+        else:
+            log.info("ADMIN_CHAT_ID is not set: no cleanup summary sent for %s", run_key)
+    except TelegramNotConfigured:
+        log.info("TELEGRAM_BOT_TOKEN is not set: no cleanup summary sent for %s", run_key)
+    except TelegramSendError as exc:
+        log.error("Could not send the cleanup summary for %s: %s", run_key, exc)
+
+
+def _record_text(record: audit.RunRecord) -> str:
+    counts = record.counts
+    return (
+        f"🧹 Sentry cleanup run #{record.id}: {record.status}. "
+        f"Found {counts.get('found', 0)}, done {counts.get('done', 0)}, failed {counts.get('failed', 0)}."
+    )
+
+
+def run_cleanup_job(
+    resources: Resources,
+    request: CleanupRequest,
+    *,
+    run_key: str,
+    trigger: str,
+    reply_to: ReplyTo | None = None,
+    retry_in_s: int | None = None,
+) -> dict[str, Any]:
+    """Run (or, for a redelivered message whose run already finished, re-report) one cleanup.
+
+    ``run_key`` is the task id: stable across redeliveries and retries. It labels the project lock, so a
+    redelivered attempt takes over the lock its own killed predecessor left. When another run holds the
+    lock, LockHeld propagates if ``retry_in_s`` is set (the task retries then); otherwise CleanupFailed.
+    """
+    settings, database = resources.settings, resources.database
+    language = settings.bot_language
+    try:
+        api = resources.sentry_api()
+    except SentryApiNotConfigured as exc:  # credentials missing: say so in the admin chat, and fail the task
+        _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
+        raise CleanupFailed(str(exc)) from None
+    audit.ensure_schema(database)
+    previous = audit.find_run(database, run_key)
+    if previous is not None and previous.status in FINISHED:
+        # The work is done; only the summary may have been lost with the worker. send_once will not repeat it.
+        _notify(resources, run_key, _record_text(previous), reply_to, offer_run=False)
+        if previous.status == audit.FAILED:
+            raise CleanupFailed(f"Sentry cleanup run {previous.id} ({previous.status}): {previous.error}")
+        return {"run_id": previous.id, "status": previous.status, "counts": previous.counts, "redelivered": True}
+    # No attempt yet, or the last one did not finish (killed: 'running'/'interrupted'; 'refused': the lock
+    # was busy): a new attempt re-lists, so it never repeats what an earlier attempt did.
+    attempt_key = audit.next_attempt_key(database, run_key)
+    ctx = CleanupContext(
+        api=api,
+        database=database,
+        redis_client=resources.redis if request.execute else None,
+        lock_ttl_s=settings.sentry_cleanup_lock_ttl_s,
+        production_environments=sorted(settings.sentry_cleanup_production_environments),
+    )
+    try:
+        report: CleanupReport = run_cleanup(request, ctx, run_key=attempt_key, trigger=trigger, lock_owner=run_key)
+    except LockHeld as exc:
+        if retry_in_s is not None:
+            _notify(resources, run_key, telegram_waiting(str(exc), retry_in_s, language), reply_to, offer_run=False)
+            raise
+        _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
+        raise CleanupFailed(f"Sentry cleanup not started: {exc}") from None
+
+    bot_args = reply_to.bot_args if reply_to else ""
+    text = telegram_summary(report, language, bot_args)
+    offer_run = not request.execute and report.counts["to_act"] > 0
+    _notify(resources, run_key, text, reply_to, offer_run)
+    if report.failed:
+        raise CleanupFailed(f"Sentry cleanup run {report.run_id} ({report.status}): {report.error}")
+    return {"run_id": report.run_id, "status": report.status, "counts": report.counts}

@@ -1,0 +1,1 @@
+"""DMarket's trading API: request signing, the shared rate limit and the HTTP client."""

@@ -1,0 +1,129 @@
+"""What /test_sentry produced, where to find it, and the report text that replaces "queued". Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from common.texts import Catalogue, Language, translate
+
+# Tags every test event carries; the weekly cleanup and the alert rules match on them.
+TEST_TAGS = {"test": "true", "source": "test_sentry"}
+
+
+def fingerprint(test: str) -> list[str]:
+    """One stable issue per test type, whatever the message says, so cleanup and counting are reliable."""
+    return ["test_sentry", test]
+
+
+class Failure(Enum):
+    """Why a test produced no event."""
+
+    SENTRY_OFF = "sentry_off"  # no DSN in the worker
+    NOT_SENT = "not_sent"  # the SDK returned no event id (dropped by a hook, sampling or a rate limit)
+    CRASHED = "crashed"  # producing the event raised something unexpected
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What one test did: the event it sent (id and title) or why it sent none."""
+
+    test: str
+    event_id: str | None = None
+    title: str | None = None
+    failure: Failure | None = None
+    detail: str | None = None  # for CRASHED: the exception type, never its message (it could hold a secret)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "failure": self.failure.value if self.failure else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventOutcome:
+        failure = data.get("failure")
+        return cls(
+            test=str(data["test"]),
+            event_id=data.get("event_id"),
+            title=data.get("title"),
+            failure=Failure(failure) if failure else None,
+            detail=data.get("detail"),
+        )
+
+
+def event_url(api_url: str, organization: str | None, event_id: str) -> str | None:
+    """Where a person finds the event: Sentry's issue search resolves a bare event id to its event.
+
+    sentry.io (and its regional API hosts such as de.sentry.io) serves the UI on the organisation's
+    subdomain; a self-hosted Sentry serves it under /organizations/<org>/ on SENTRY_API_URL.
+    """
+    if not organization:
+        return None
+    host = urlsplit(api_url).hostname or ""
+    org, query = quote(organization, safe=""), quote(event_id, safe="")
+    if host == "sentry.io" or host.endswith(".sentry.io"):
+        return f"https://{org}.sentry.io/issues/?query={query}"
+    return f"{api_url.rstrip('/')}/organizations/{org}/issues/?query={query}"
+
+
+REPORT_TEXTS: Catalogue = {
+    "header": {"ru": "🧪 Тесты Sentry: {tests}", "en": "🧪 Sentry tests: {tests}"},
+    "sent": {"ru": "✅ {test}: событие {event_id}", "en": "✅ {test}: event {event_id}"},
+    "failed": {"ru": "❌ {test}: {reason}", "en": "❌ {test}: {reason}"},
+    Failure.SENTRY_OFF.value: {
+        "ru": "Sentry выключен в воркере (SENTRY_DSN не задан), событие не отправлено",
+        "en": "Sentry is off in the worker (SENTRY_DSN is not set), no event sent",
+    },
+    Failure.NOT_SENT.value: {
+        "ru": "SDK не отправил событие (отброшено фильтром, семплированием или лимитом)",
+        "en": "the SDK did not send the event (dropped by a filter, sampling or a rate limit)",
+    },
+    Failure.CRASHED.value: {
+        "ru": "тест сам упал с {detail}, см. логи воркера",
+        "en": "the test itself failed with {detail}, see the worker's logs",
+    },
+    "off_summary": {
+        "ru": "⚠️ Sentry выключен: задайте SENTRY_DSN для бота и воркеров. Ничего не сломано, просто события не уходят.",
+        "en": "⚠️ Sentry is off: set SENTRY_DSN for the bot and the workers. Nothing is broken; events just go nowhere.",
+    },
+    "trace": {"ru": "Трасса: {trace_id}", "en": "Trace: {trace_id}"},
+    "where": {
+        "ru": "В Sentry: Issues → поиск test:true source:test_sentry",
+        "en": "In Sentry: Issues → search test:true source:test_sentry",
+    },
+}
+
+
+def _t(key: str, language: Language, **values: object) -> str:
+    return translate(REPORT_TEXTS, key, language, **values)
+
+
+def format_report(
+    outcomes: Sequence[EventOutcome],
+    language: Language,
+    *,
+    trace_id: str | None = None,
+    api_url: str = "https://sentry.io",
+    organization: str | None = None,
+) -> str:
+    """The chat message that replaces "queued": one line per test, then where to look."""
+    lines = [_t("header", language, tests=", ".join(o.test for o in outcomes))]
+    for outcome in outcomes:
+        if outcome.event_id is not None:
+            line = _t("sent", language, test=outcome.test, event_id=outcome.event_id)
+            if outcome.title:
+                line += f" — {outcome.title}"
+            url = event_url(api_url, organization, outcome.event_id)
+            lines.append(f"{line}\n   {url}" if url else line)
+        else:
+            failure = outcome.failure or Failure.NOT_SENT
+            reason = _t(failure.value, language, detail=outcome.detail or "?")
+            lines.append(_t("failed", language, test=outcome.test, reason=reason))
+    if outcomes and all(o.failure is Failure.SENTRY_OFF for o in outcomes):
+        lines.append(_t("off_summary", language))
+        return "\n".join(lines)
+    if trace_id:
+        lines.append(_t("trace", language, trace_id=trace_id))
+    lines.append(_t("where", language))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Messages from workers to Telegram: the Bot API sender and the idempotent outbox."""

@@ -1,0 +1,154 @@
+"""A small synchronous Bot API client for workers. The token lives only in the base URL, which is never logged."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from common.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# One call: four attempts within 30 s. A 429's retry_after is honoured exactly; a longer one than the
+# deadline allows fails the call at once with TelegramRateLimited, whose retry_after_s tells the caller
+# (the outbox) when to try again.
+DEFAULT_POLICY = RetryPolicy(max_attempts=4, deadline_s=30.0, base_s=0.5, max_backoff_s=10.0)
+TIMEOUT_S = 10.0
+
+
+class TelegramNotConfigured(RuntimeError):
+    """TELEGRAM_BOT_TOKEN is not set, so workers cannot message anyone."""
+
+
+class TelegramSendError(RuntimeError):
+    """The Bot API refused a call (400 bad request, 403 blocked, ...) or kept failing."""
+
+    def __init__(self, method: str, status: int | None, description: str) -> None:
+        super().__init__(f"Telegram {method} failed ({status if status is not None else 'no answer'}): {description}")
+        self.method = method
+        self.status = status
+        self.description = description
+
+    @property
+    def definitive(self) -> bool:
+        """Sending the same call again can never succeed (bad request, blocked, chat gone)."""
+        return self.status in (400, 401, 403, 404)
+
+
+class TelegramRateLimited(TelegramSendError):
+    """429: Telegram asks us to wait ``retry_after_s`` seconds before this chat (or the bot) may send again."""
+
+    def __init__(self, method: str, description: str, retry_after_s: float) -> None:
+        super().__init__(method, 429, description)
+        self.retry_after_s = retry_after_s
+
+
+class TelegramTransient(TelegramSendError):
+    """A 5xx or a transport error: the same call may well succeed later."""
+
+
+class TelegramSender:
+    """Bot API calls over httpx, each under a retry policy. Create once per process; :meth:`close` at exit."""
+
+    def __init__(
+        self,
+        token: str,
+        api_base_url: str,
+        timeout_s: float = TIMEOUT_S,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = httpx.Client(base_url=f"{api_base_url}/bot{token}/", timeout=timeout_s)
+        self.policy = policy
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return "TelegramSender()"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def call(self, method: str, payload: dict[str, Any], policy: RetryPolicy | None = None) -> Any:
+        """POST one Bot API method and return its ``result``; TelegramSendError (or a subclass) when it fails."""
+        retrying = (policy or self.policy).retrying(_retryable, _server_wait_s, sleep=self._sleep)
+        return retrying(self._attempt, method, payload)
+
+    def _attempt(self, method: str, payload: dict[str, Any]) -> Any:
+        try:
+            response = self._client.post(method, json=payload)
+        except httpx.TransportError as exc:
+            raise TelegramTransient(method, None, type(exc).__name__) from None
+        body = _json_or_none(response)
+        if response.status_code == 200 and body and body.get("ok"):
+            return body.get("result")
+        description = str((body or {}).get("description") or response.reason_phrase)
+        if response.status_code == 429:
+            retry_after = ((body or {}).get("parameters") or {}).get("retry_after", 1)
+            retry_after_s = float(retry_after) if isinstance(retry_after, int | float) else 1.0
+            log.warning("Telegram %s rate-limited: retry after %ss", method, retry_after_s)
+            raise TelegramRateLimited(method, description, max(1.0, retry_after_s))
+        if response.status_code >= 500:
+            raise TelegramTransient(method, response.status_code, description)
+        raise TelegramSendError(method, response.status_code, description)
+
+    def send_message(
+        self,
+        chat_id: int,
+        text: str,
+        parse_mode: str | None = "HTML",
+        reply_markup: dict[str, Any] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> int:
+        """Send ``text``; the new message's id."""
+        payload = _message_payload(text, parse_mode, reply_markup) | {"chat_id": chat_id}
+        result = self.call("sendMessage", payload, policy)
+        if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
+            raise TelegramSendError("sendMessage", 200, f"answer without a message_id: {str(result)[:100]}")
+        return int(result["message_id"])
+
+    def edit_message_text(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        parse_mode: str | None = "HTML",
+        reply_markup: dict[str, Any] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """Replace the text of a message the bot sent. Whatever the answer's shape, success is success."""
+        payload = _message_payload(text, parse_mode, reply_markup) | {"chat_id": chat_id, "message_id": message_id}
+        try:
+            self.call("editMessageText", payload, policy)
+        except TelegramSendError as exc:
+            # Re-sending the same text (e.g. a redelivered task) is not an error for us.
+            if "message is not modified" not in exc.description:
+                raise
+
+
+def _message_payload(text: str, parse_mode: str | None, reply_markup: dict[str, Any] | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"text": text, "link_preview_options": {"is_disabled": True}}
+    if parse_mode:
+        payload["parse_mode"] = parse_mode
+    if reply_markup is not None:
+        payload["reply_markup"] = reply_markup
+    return payload
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, TelegramRateLimited | TelegramTransient)
+
+
+def _server_wait_s(error: BaseException) -> float | None:
+    return error.retry_after_s if isinstance(error, TelegramRateLimited) else None
+
+
+def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
