@@ -239,6 +239,39 @@ class SentryApi:
                 return
             cursor = next_cursor
 
+    def issues_by_id(self, ids: Sequence[str]) -> dict[str, Issue]:
+        """Exactly these issues as Sentry has them now (any status); an id Sentry no longer has is absent.
+
+        One GET per chunk, with repeated ``group=`` (the organization endpoint's lookup by id, which ignores
+        the search query), so a decision can be checked again against fresh facts right before acting.
+        """
+        checked = check_issue_ids(ids)
+        project_id = self.project_id()
+        found: dict[str, Issue] = {}
+        for start in range(0, len(checked), BULK_CHUNK_SIZE):
+            params = [
+                ("project", project_id),
+                *(("group", issue_id) for issue_id in checked[start : start + BULK_CHUNK_SIZE]),
+            ]
+            body = _json(self._request("GET", self.issues_path, params=params), self.issues_path)
+            if not isinstance(body, list):
+                raise SentryApiError(
+                    f"expected a JSON list of issues from {self.issues_path}, got {type(body).__name__}"
+                )
+            wanted = set(checked)
+            for issue in body:
+                if isinstance(issue, dict) and str(issue.get("id")) in wanted:
+                    found[str(issue["id"])] = issue
+        return found
+
+    def environments(self) -> list[str]:
+        """The names of the project's environments (hidden ones included); needs project:read."""
+        path = f"/api/0/projects/{self.organization}/{self.project}/environments/"
+        body = _json(self._request("GET", path, params=[("visibility", "all")]), path)
+        if not isinstance(body, list):
+            raise SentryApiError(f"expected a JSON list of environments from {path}, got {type(body).__name__}")
+        return sorted({str(env["name"]) for env in body if isinstance(env, dict) and env.get("name")})
+
     def resolve_issues(self, ids: Sequence[str]) -> None:
         """Set status=resolved on exactly these issues (one PUT per chunk of ids)."""
         self._bulk("PUT", ids, json={"status": "resolved"})

@@ -108,11 +108,14 @@ def api_route(path: str, name: str, methods: list[str], scopes: Scopes, handler:
 
 
 def check_org_and_project(request: Request, state: SentryState) -> None:
-    """404 for another organisation or project slug, 403 for another project id, as Sentry answers."""
+    """404 for another organisation or project, 403 for another project id in a filter, as Sentry answers.
+
+    Project paths take the slug or the numeric id (Sentry's ``project_id_or_slug``).
+    """
     params = request.path_params
     if params.get("org", state.project.org) != state.project.org:
         raise ApiError(404, NOT_FOUND)
-    if params.get("project", state.project.slug) != state.project.slug:
+    if params.get("project", state.project.slug) not in (state.project.slug, str(state.project.id)):
         raise ApiError(404, NOT_FOUND)
     if any(p not in (str(state.project.id), "-1") for p in request.query_params.getlist("project")):
         raise ApiError(403, FORBIDDEN)

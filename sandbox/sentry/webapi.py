@@ -301,6 +301,21 @@ async def project_details(request: Request, state: SentryState) -> Response:
     )
 
 
+async def project_environments(request: Request, state: SentryState) -> Response:
+    """Sentry's ProjectEnvironmentsEndpoint: every environment the project's events named (all visible here).
+
+    ``visibility`` is ``visible`` (default), ``hidden`` or ``all``; anything else is 400 as on sentry.io.
+    """
+    check_org_and_project(request, state)
+    visibility = request.query_params.get("visibility", "visible")
+    if visibility not in ("visible", "hidden", "all"):
+        raise ApiError(400, "Invalid value for 'visibility', valid values are: ['all', 'hidden', 'visible']")
+    names = sorted({name for issue in state.issues.values() for name in issue.environments})
+    if visibility == "hidden":
+        names = []
+    return JSONResponse([{"id": str(n), "name": name, "isHidden": False} for n, name in enumerate(names, 1)])
+
+
 def routes() -> list[Route]:
     issue_methods = ["GET", "PUT", "DELETE"]
     org, project = "/api/0/organizations/{org}", "/api/0/projects/{org}/{project}"
@@ -323,6 +338,7 @@ def routes() -> list[Route]:
         api_route(f"{project}/events/{{event_id}}/", "project-event", ["GET"], PROJECT_SCOPES, project_event),
         api_route(f"{org}/eventids/{{event_id}}/", "eventids", ["GET"], ORG_SCOPES, event_id_lookup),
         api_route(f"{project}/", "project", ["GET"], PROJECT_SCOPES, project_details),
+        api_route(f"{project}/environments/", "environments", ["GET"], PROJECT_SCOPES, project_environments),
         *ruleapi.routes(project),
         *cronapi.routes(org),
     ]

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -18,6 +18,7 @@ import redis.asyncio
 
 from bot import producer
 from bot.slots import scan_slot
+from common.contract import QUEUES
 from common.scan_slot import slot_key
 from common.settings import Settings
 from tests.plugins.sandbox_telegram import TelegramSandbox
@@ -44,6 +45,15 @@ def bot_settings(telegram_sandbox: TelegramSandbox, settings_factory: Callable[.
 def queues(redis_client: redis.Redis) -> Callable[[str], int]:
     """Messages waiting on a queue of this test run (the key prefix of its Celery traffic)."""
     return lambda name: int(redis_client.llen(f"{TEST_KEY_PREFIX}{name}"))
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_queued(celery_app: object) -> Iterator[None]:
+    """What these tests queue is never run: leave nothing for a later test's worker to pick up."""
+    yield
+    with celery_app.connection_for_write() as connection:  # type: ignore[attr-defined]
+        for queue in QUEUES:
+            connection.default_channel.queue_purge(queue)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from worker.cleanup.policy import (
     has_test_title,
     plan,
 )
+from worker.selftest.report import API_ERROR_MESSAGE, BREADCRUMBS_MESSAGE, ERROR_MESSAGE
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -40,10 +41,16 @@ def issue(
     ("title", "is_test"),
     [
         ("Test Error", True),
-        ("Test Critical: disk full (test)", True),
-        ("Exception: Test Error from the legacy script", True),
+        ("Test Critical", True),
+        ("Exception: Test Error", True),
         ("ValueError: Test error: raised on purpose by /test_sentry to check error reporting", True),
-        ("RuntimeError: API Rate Limit: DMarket answered 429 to GET /exchange/v1/market/items", True),
+        (f"RuntimeError: {API_ERROR_MESSAGE}", True),
+        (BREADCRUMBS_MESSAGE, True),
+        # Whole titles only: test words inside a longer title are a real bug's words.
+        ("AssertionError: Test Critical path lock not released", False),
+        ("Test Critical: disk full (test)", False),
+        ("Exception: Test Error from the legacy script", False),
+        ("RuntimeError: API Rate Limit: DMarket answered 429 to GET /exchange/v1/market/items", False),
         # A real division by zero looks exactly like /test_sentry's: only the tag may say it is a test.
         ("ZeroDivisionError: division by zero", False),
         ("RateLimitError: Too many requests", False),
@@ -152,8 +159,9 @@ def test_naive_now_is_refused() -> None:
 TITLES = [
     "Test Error",
     "Test Critical",
-    "ValueError: Test error: boom",
-    "RuntimeError: API Rate Limit: 429",
+    f"ValueError: {ERROR_MESSAGE}",
+    f"RuntimeError: {API_ERROR_MESSAGE}",
+    "AssertionError: Test Critical path lock not released",
     "ZeroDivisionError: division by zero",
     "KeyError: 'price'",
     "RateLimitError: Too many requests",
@@ -192,6 +200,8 @@ def test_protected_issues_are_never_acted_on_whatever_the_flags(issues: list[Iss
             continue
         is_test = facts.tagged_test or has_test_title(facts.title)
         assert facts.num_comments == 0, "an issue with comments (or an unknown count) was acted on"
+        # In production only the tag proves a test issue: a title can be shared by a real bug.
+        assert facts.tagged_test or facts.in_production is False, "an untagged production issue was acted on"
         assert is_test or facts.status == "resolved", "an unresolved real issue was acted on"
         assert is_test or facts.in_production is False, "a production real issue was acted on"
         assert decision.action is (Action.DELETE if criteria.delete else Action.RESOLVE)

@@ -189,6 +189,19 @@ def mark_actions(
             )
 
 
+def mark_skipped(database: Database, run_id: int, reasons: dict[str, str]) -> None:
+    """Planned actions left alone after all (the issue changed before the run acted), each with its reason."""
+    if not reasons:
+        return
+    with database.session() as session:
+        for issue_id, reason in reasons.items():
+            session.execute(
+                update(CleanupAction)
+                .where(CleanupAction.run_id == run_id, CleanupAction.issue_id == issue_id)
+                .values(state=SKIPPED, reason=reason[:255], updated_at=utcnow())
+            )
+
+
 def finish_run(database: Database, run_id: int, status: str, counts: dict[str, Any], error: str | None = None) -> None:
     with database.session() as session:
         session.execute(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import redis
@@ -51,6 +54,7 @@ class ProjectLock:
         self._release = client.register_script(RELEASE_IF_OWNER)
         self._refresh = client.register_script(REFRESH_IF_OWNER)
         self.took_over = False
+        self._lost: str | None = None
 
     def acquire(self) -> None:
         """Take the lock; LockHeld if another owner holds it. A lock of the same owner is taken over."""
@@ -65,6 +69,39 @@ class ProjectLock:
         """Extend the TTL; raise LockLost if the lock is no longer ours."""
         if not self._refresh(keys=[self.key], args=[self._value, self._ttl_ms]):
             raise LockLost(f"lost the lock {self.key}: it expired or another run took it")
+
+    def check(self) -> None:
+        """Before acting: LockLost if the keep-alive saw the lock go, else refresh it once more now."""
+        if self._lost is not None:
+            raise LockLost(self._lost)
+        self.refresh()
+
+    @contextmanager
+    def keep_alive(self) -> Iterator[ProjectLock]:
+        """Refresh the lock every third of its TTL from a thread while the block runs.
+
+        One Sentry call can spend minutes waiting out 429s; refreshing only between calls would let the
+        lock expire mid-call and a second acting run start. A refresh that fails is remembered, and the next
+        :meth:`check` (before every mutating call) raises LockLost.
+        """
+        stop = threading.Event()
+        interval_s = self._ttl_ms / 1000 / 3
+
+        def refresh_until_stopped() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    self.refresh()
+                except (LockLost, redis.RedisError) as exc:
+                    self._lost = f"lost the lock {self.key} while a call was in flight: {exc}"
+                    return
+
+        thread = threading.Thread(target=refresh_until_stopped, name=f"lock-keep-alive:{self.owner}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
     def release(self) -> bool:
         return bool(self._release(keys=[self.key], args=[self._value]))

@@ -15,23 +15,22 @@ from enum import StrEnum
 from typing import Any
 
 from common.contract import MAX_OLD_DAYS
+from worker.selftest.report import SELFTEST_TITLE_SEARCH_TERMS, SELFTEST_TITLES
 
 # Every /test_sentry event carries these tags (DESIGN.md §5); they are the reliable mark of a test issue.
 TEST_TAG_KEY, TEST_TAG_VALUE = "test", "true"
 TEST_TAG_QUERY = f"{TEST_TAG_KEY}:{TEST_TAG_VALUE}"
 
-# Titles that mark a test issue even without the tag: the legacy "Test Error"/"Test Critical" events
-# (optionally as an exception message, e.g. "Exception: Test Error") and the /test_sentry exceptions.
-# Anchored and specific on purpose: "ZeroDivisionError: division by zero" is also what a real bug looks
-# like, so /test_sentry's ZeroDivisionError is recognised by its tag only.
-TEST_TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^(?:[A-Za-z_][\w.]*: )?Test (?:Error|Critical)\b"),
-    re.compile(r"^ValueError: Test error: "),
-    re.compile(r"^RuntimeError: API Rate Limit: "),
-)
-# Free-text searches that find every title the patterns accept (Sentry matches them case-insensitively
-# as substrings); the patterns above then decide exactly.
-TITLE_SEARCH_TERMS: tuple[str, ...] = ("Test Error", "Test Critical", "API Rate Limit")
+# Titles that mark a test issue even without the tag, matched as the WHOLE title, never as a part of it:
+# the legacy script's "Test Error"/"Test Critical" (also as an exception message, "Exception: Test Error"),
+# and exactly the titles /test_sentry's events get (worker/selftest/report.py). A real bug whose title merely
+# contains such words ("AssertionError: Test Critical path lock not released") is not a test issue.
+# /test_sentry's ZeroDivisionError looks exactly like a real one, so it is recognised by its tag only.
+LEGACY_TEST_TITLE = re.compile(r"^(?:[A-Za-z_][\w.]*: )?Test (?:Error|Critical)$")
+KNOWN_TEST_TITLES: frozenset[str] = SELFTEST_TITLES
+# Free-text searches that find every title the rules above accept (Sentry matches them case-insensitively
+# as substrings); the exact rules then decide.
+TITLE_SEARCH_TERMS: tuple[str, ...] = ("Test Error", "Test Critical", *SELFTEST_TITLE_SEARCH_TERMS)
 
 RESOLVED = "resolved"
 
@@ -50,6 +49,8 @@ class Protection(StrEnum):
     PRODUCTION_NOT_TEST = "production_not_test"
     ALREADY_RESOLVED = "already_resolved"
     OVER_MAX = "over_max"
+    GONE = "gone"  # no longer in Sentry when the run looked again, right before acting
+    NO_LONGER_SELECTED = "no_longer_selected"  # looked at again: no longer matches (seen recently, retitled)
 
 
 PROTECTION_TEXT = {
@@ -59,6 +60,8 @@ PROTECTION_TEXT = {
     Protection.PRODUCTION_NOT_TEST: "production issue and not a test issue",
     Protection.ALREADY_RESOLVED: "already resolved",
     Protection.OVER_MAX: "over the --max cap for this run",
+    Protection.GONE: "no longer in Sentry",
+    Protection.NO_LONGER_SELECTED: "no longer matches the selection",
 }
 
 
@@ -116,7 +119,12 @@ class IssueFacts:
 
     @property
     def is_test(self) -> bool:
-        return self.tagged_test or has_test_title(self.title)
+        """Tagged test=true; or a known test title, but only where production is ruled out.
+
+        In production the tag is the only proof: a title can be shared by a real bug, and deleting a real
+        production issue is the one mistake the cleanup must never make (DESIGN.md §6).
+        """
+        return self.tagged_test or (has_test_title(self.title) and self.in_production is False)
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class Decision:
 
 
 def has_test_title(title: str) -> bool:
-    return any(pattern.match(title) for pattern in TEST_TITLE_PATTERNS)
+    return title in KNOWN_TEST_TITLES or LEGACY_TEST_TITLE.match(title) is not None
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from common.texts import Catalogue, Language, translate
+from common.texts import Catalogue, Language, shorten, translate
 from worker.cleanup.audit import RunRecord
 from worker.cleanup.policy import PROTECTION_TEXT, Protection
 from worker.cleanup.runner import CleanupReport, CleanupRequest
@@ -46,7 +46,7 @@ def preview_lines(report: CleanupReport) -> Iterable[str]:
         state = report.states.get(issue.id)
         suffix = f" [{state}]" if state and decision.action else ""
         why = "" if decision.action else f" ({decision.explanation})"
-        yield f"  {what:<8} {issue.id:>10}  {issue.status:<10} {seen}  {issue.title[:80]}{why}{suffix}"
+        yield f"  {what:<8} {issue.id:>10}  {issue.status:<10} {seen}  {shorten(issue.title, 80)}{why}{suffix}"
     yield from totals_lines(report)
 
 
@@ -92,6 +92,10 @@ REPORT_TEXTS: Catalogue = {
         "ru": "Найдено: {found}, к действию ({verb}): {to_act}, защищено: {kept}",
         "en": "Found: {found}, to {verb}: {to_act}, protected: {kept}",
     },
+    "already_resolved": {
+        "ru": "уже решены: {n}",
+        "en": "already resolved: {n}",
+    },
     "outcome": {
         "ru": "Выполнено: {done}, ошибок: {failed}, неизвестно: {unknown}, не начато: {not_attempted}",
         "en": "Done: {done}, failed: {failed}, unknown: {unknown}, not attempted: {not_attempted}",
@@ -120,6 +124,8 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
         return translate(REPORT_TEXTS, key, language, **values)
 
     counts = report.counts
+    # Issues that are resolved already are not "protected" from a resolve: there is nothing left to do.
+    already_resolved = int(counts.get("protected", {}).get(str(Protection.ALREADY_RESOLVED), 0))
     title = "title_preview" if not report.request.execute else ("title_failed" if report.failed else "title_done")
     lines = [f"<b>{t(title)}</b>", f"<code>{html.escape(describe_request(report.request))}</code>"]
     lines.append(
@@ -128,14 +134,15 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
             found=counts["found"],
             verb=t(f"verb_{_verb(report)}"),
             to_act=counts["to_act"],
-            kept=counts["found"] - counts["to_act"],
+            kept=counts["found"] - counts["to_act"] - already_resolved,
         )
+        + (f", {t('already_resolved', n=already_resolved)}" if already_resolved else "")
     )
     if report.request.execute:
         lines.append(t("outcome", **{k: counts[k] for k in ("done", "failed", "unknown", "not_attempted")}))
     acting = [d for d in report.decisions if d.acts]
     for decision in acting[:TELEGRAM_ISSUE_LINES]:
-        lines.append(f"• {html.escape(decision.issue.title[:70])}")
+        lines.append(f"• {html.escape(shorten(decision.issue.title, 70))}")
     if len(acting) > TELEGRAM_ISSUE_LINES:
         lines.append(t("more", n=len(acting) - TELEGRAM_ISSUE_LINES))
     lines.append(t("run", run_id=report.run_id, calls=report.api.requests, seconds=report.duration_s))

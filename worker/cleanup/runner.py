@@ -6,6 +6,7 @@ its plan to the audit before the first API call, and marks each chunk done/faile
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -19,7 +20,16 @@ import redis
 from common.db.database import Database
 from worker.cleanup import audit
 from worker.cleanup.lock import LockHeld, ProjectLock, lock_key
-from worker.cleanup.policy import Action, Criteria, Decision, check_environment, plan
+from worker.cleanup.policy import (
+    Action,
+    Criteria,
+    Decision,
+    Protection,
+    check_environment,
+    decide,
+    facts_from_api,
+    plan,
+)
 from worker.cleanup.selection import gather
 from worker.sentry_api import BULK_CHUNK_SIZE, ApiStats, SentryApi, SentryApiError
 
@@ -132,6 +142,8 @@ def _counts(decisions: Sequence[Decision], listed: int, states: dict[str, str], 
         "found": len(decisions),
         "to_act": sum(1 for d in decisions if d.acts),
         "protected": dict(sorted(protected.items())),
+        # Planned, but changed in Sentry before the run acted (re-read right before each call).
+        "skipped_on_recheck": sum(1 for d in decisions if d.acts and states.get(d.issue.id) == audit.SKIPPED),
         **{
             state: state_counts.get(state, 0)
             for state in (audit.ACTION_DONE, audit.ACTION_FAILED, audit.UNKNOWN, audit.NOT_ATTEMPTED, audit.PLANNED)
@@ -141,38 +153,93 @@ def _counts(decisions: Sequence[Decision], listed: int, states: dict[str, str], 
 
 
 class _Executor:
-    """Acts on the planned decisions chunk by chunk, keeping the audit one step ahead of Sentry."""
+    """Acts on the planned decisions chunk by chunk, keeping the audit one step ahead of Sentry.
 
-    def __init__(self, ctx: CleanupContext, run_id: int, lock: ProjectLock, progress: ProgressCallback | None) -> None:
-        self.ctx, self.run_id, self.lock, self.progress = ctx, run_id, lock, progress
+    Right before each chunk's call it reads those issues again by id and re-runs the policy on what Sentry
+    says now: a listing can be minutes old, and an issue that got a comment, regressed, was deleted or was
+    seen again meanwhile is skipped (and the skip audited) instead of acted on. What remains is the
+    milliseconds between that read and the call, which no Sentry API can close.
+    """
+
+    def __init__(
+        self,
+        ctx: CleanupContext,
+        run_id: int,
+        lock: ProjectLock,
+        progress: ProgressCallback | None,
+        criteria: Criteria,
+    ) -> None:
+        self.ctx, self.run_id, self.lock, self.progress, self.criteria = ctx, run_id, lock, progress, criteria
         self.states: dict[str, str] = {}
+        self.rechecked: dict[str, Protection] = {}  # issue id -> why it was skipped when looked at again
         self.error: str | None = None
 
     def _mark(self, ids: Sequence[str], state: str, error: str | None = None) -> None:
         audit.mark_actions(self.ctx.database, self.run_id, ids, state, error)
         self.states.update(dict.fromkeys(ids, state))
 
+    def _recheck(self, chunk: Sequence[str], planned: dict[str, Decision]) -> list[str]:
+        """The ids of ``chunk`` the policy still acts on, by Sentry's facts now; the others audited as skipped."""
+        fresh = self.ctx.api.issues_by_id(chunk)
+        now = self.ctx.clock()
+        still: list[str] = []
+        skipped: dict[str, Protection] = {}
+        for issue_id in chunk:
+            current = fresh.get(issue_id)
+            if current is None:
+                skipped[issue_id] = Protection.GONE
+                continue
+            listed = planned[issue_id].issue
+            # The tag and production facts came from searches, and an event can only add to them: a new
+            # production event regresses a resolved issue, which the status check below catches.
+            facts = facts_from_api(current, tagged_test=listed.tagged_test, in_production=listed.in_production)
+            decision = decide(facts, self.criteria, now)
+            if decision is None:
+                skipped[issue_id] = Protection.NO_LONGER_SELECTED
+            elif decision.protected_by is not None:
+                skipped[issue_id] = decision.protected_by
+            else:
+                still.append(issue_id)
+        if skipped:
+            audit.mark_skipped(self.ctx.database, self.run_id, {i: f"recheck:{rule}" for i, rule in skipped.items()})
+            self.states.update(dict.fromkeys(skipped, audit.SKIPPED))
+            self.rechecked.update(skipped)
+            log.info("Sentry cleanup run %s: %d issues changed since listing, left alone", self.run_id, len(skipped))
+        return still
+
     def run(self, acting: Sequence[Decision], action: Action) -> None:
-        ids = [d.issue.id for d in acting]
+        planned = {d.issue.id: d for d in acting}
+        ids = list(planned)
         self.states.update(dict.fromkeys(ids, audit.PLANNED))
         call = self.ctx.api.delete_issues if action is Action.DELETE else self.ctx.api.resolve_issues
         chunks = [ids[i : i + BULK_CHUNK_SIZE] for i in range(0, len(ids), BULK_CHUNK_SIZE)]
         position, calling = 0, False
         try:
             for position, chunk in enumerate(chunks):
-                self.lock.refresh()  # raises LockLost before acting without the lock
-                calling = True
+                self.lock.check()  # raises LockLost before acting without the lock
+                if self.progress:
+                    self.progress(Progress("checking", position * BULK_CHUNK_SIZE, len(ids), "checking again"))
                 try:
-                    call(chunk)
+                    targets = self._recheck(chunk, planned)
+                    self.lock.check()
+                    calling = True
+                    if targets:
+                        call(targets)
                 except SentryApiError as exc:
                     self.error = str(exc)
-                    self._mark(chunk, audit.ACTION_FAILED if exc.outcome_known else audit.UNKNOWN, self.error)
+                    pending = [i for i in chunk if self.states.get(i) == audit.PLANNED]
+                    outcome = (
+                        audit.NOT_ATTEMPTED
+                        if not calling
+                        else (audit.ACTION_FAILED if exc.outcome_known else audit.UNKNOWN)
+                    )
+                    self._mark(pending, outcome, self.error)
                     self._mark([i for c in chunks[position + 1 :] for i in c], audit.NOT_ATTEMPTED)
                     # WARNING, not ERROR: the caller reports the failed run (the task raises CleanupFailed,
                     # which Sentry records); an ERROR log here would become a second Sentry event.
                     log.warning("Sentry cleanup run %s stopped: %s", self.run_id, exc)
                     return
-                self._mark(chunk, audit.ACTION_DONE)
+                self._mark(targets, audit.ACTION_DONE)
                 calling = False  # not in a `finally`: an exception escaping the call must find it True
                 done = sum(len(c) for c in chunks[: position + 1])
                 message = f"{action.value}d {done}/{len(ids)} issues"
@@ -234,6 +301,7 @@ def run_cleanup(
         report.states = dict(states)
         return report
 
+    keep_alive = contextlib.ExitStack()
     try:
         if request.execute:
             if ctx.redis_client is None:
@@ -241,6 +309,7 @@ def run_cleanup(
             key = lock_key(ctx.api.host, org, project)
             lock = ProjectLock(ctx.redis_client, key, ctx.lock_ttl_s, lock_owner or run_key)
             lock.acquire()
+            keep_alive.enter_context(lock.keep_alive())
             if lock.took_over:
                 log.warning("Sentry cleanup %s took over the lock %s left by its previous attempt", run_key, key)
             audit.mark_abandoned_runs(ctx.database, org, project, run_id)
@@ -265,7 +334,7 @@ def run_cleanup(
 
         audit.record_plan(ctx.database, run_id, decisions, listing.snapshots)
         acting = [d for d in decisions if d.acts]
-        executor = _Executor(ctx, run_id, lock, progress)
+        executor = _Executor(ctx, run_id, lock, progress, criteria)
         if acting:  # an empty selection makes no mutating call at all
             executor.run(acting, criteria.action)
         return finish(audit.FAILED if executor.error else audit.DONE, executor.error)
@@ -278,5 +347,6 @@ def run_cleanup(
         finish(audit.INTERRUPTED, f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        keep_alive.close()
         if lock is not None:
             lock.release()

@@ -7,7 +7,10 @@ in, so those facts come from searches rather than from the issue JSON:
 - a test title: the free-text searches of ``TITLE_SEARCH_TERMS`` find candidates, and the exact
   patterns of the policy decide (search noise is dropped);
 - production: the issue is in the answer to the same search restricted to the production
-  environments (only needed for non-test issues, and only resolved ones can be acted on).
+  environments. The project's environment names are compared case-insensitively with
+  SENTRY_CLEANUP_PRODUCTION_ENVIRONMENTS ("Production" is production), since Sentry's own
+  environment filter is exact. Only issues whose test status rests on their title need it in a
+  test-only run (a tagged issue is a test issue anywhere).
 
 Every search sends an explicit ``query`` (so all statuses are included) and the project id; an issue
 of another project in an answer is dropped, never acted on.
@@ -27,7 +30,7 @@ from worker.cleanup.policy import (
     facts_from_api,
     has_test_title,
 )
-from worker.sentry_api import Issue, SentryApi
+from worker.sentry_api import Issue, SentryApi, SentryApiError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Listing:
     listed: int = 0
     searches: int = 0
     foreign: int = 0
+    production_environments: list[str] = field(default_factory=list)
 
 
 def _quote(term: str) -> str:
@@ -73,6 +77,17 @@ def _search(
     return found
 
 
+def production_environment_names(api: SentryApi, configured: Sequence[str]) -> list[str]:
+    """The project's environments that are production, matched case-insensitively with ``configured``."""
+    wanted = {name.lower() for name in configured}
+    try:
+        existing = api.environments()
+    except SentryApiError as exc:  # e.g. the token lacks project:read: the configured spellings only, then
+        log.warning("Cannot list the project's environments (%s); production is exactly %s", exc, sorted(configured))
+        existing = []
+    return sorted({*configured, *(name for name in existing if name.lower() in wanted)})
+
+
 def gather(
     api: SentryApi,
     criteria: Criteria,
@@ -85,26 +100,33 @@ def gather(
     listing = Listing()
     scope = [environment] if environment else []
     age = [f"lastSeen:+{criteria.older_than_days}d"] if criteria.older_than_days is not None else []
+    production_names = production_environment_names(api, production_environments)
 
     tagged = _search(api, [TEST_TAG_QUERY, *age], scope, listing, progress)
     candidates: dict[str, Issue] = dict(tagged)
+    production: set[str] = set()
     if criteria.test_only:
+        titled: dict[str, Issue] = {}
         for term in TITLE_SEARCH_TERMS:
             # Tagged issues are already known: excluding them keeps the title searches small.
             found = _search(api, [_quote(term), f"!{TEST_TAG_QUERY}", *age], scope, listing, progress)
-            candidates.update({i: issue for i, issue in found.items() if has_test_title(str(issue.get("title", "")))})
-        production: set[str] | None = None  # every candidate is a test issue: production does not matter
+            titled.update({i: issue for i, issue in found.items() if has_test_title(str(issue.get("title", "")))})
+        candidates.update(titled)
+        if titled:
+            # A title alone makes a test issue only outside production (IssueFacts.is_test): look them up there.
+            for term in TITLE_SEARCH_TERMS:
+                terms = [_quote(term), f"!{TEST_TAG_QUERY}", *age]
+                production |= set(_search(api, terms, production_names, listing, progress))
     else:
         candidates.update(_search(api, age, scope, listing, progress))
-        # Only resolved non-test issues can be acted on, so only they need the production lookup.
-        prod_terms = ["is:resolved", *age]
-        production = set(_search(api, prod_terms, production_environments, listing, progress))
+        production = set(_search(api, age, production_names, listing, progress))
 
     for issue_id, issue in candidates.items():
-        is_tagged = issue_id in tagged
-        in_production = None if production is None else issue_id in production
-        listing.facts.append(facts_from_api(issue, tagged_test=is_tagged, in_production=in_production))
+        listing.facts.append(
+            facts_from_api(issue, tagged_test=issue_id in tagged, in_production=issue_id in production)
+        )
         listing.snapshots[issue_id] = issue
+    listing.production_environments = production_names
     if listing.foreign:
         log.warning("Sentry returned %d issues of other projects; they were ignored", listing.foreign)
     return listing

@@ -21,12 +21,20 @@ from common.observability.breadcrumbs import (
     add_trading_breadcrumb,
     set_component,
 )
-from worker.selftest.report import TEST_TAGS, EventOutcome, Failure, fingerprint
+from worker.selftest.report import (
+    API_ERROR_MESSAGE,
+    BREADCRUMBS_MESSAGE,
+    ERROR_MESSAGE,
+    ITEMS_PATH,
+    TEST_TAGS,
+    EventOutcome,
+    Failure,
+    fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 5.0
-ITEMS_PATH = "/marketplace-api/v1/items"
 
 # A producer sends one event and returns its id and the title Sentry will show for it.
 Producer = Callable[[int], tuple[str | None, str]]
@@ -46,13 +54,12 @@ def _breadcrumbs(user_id: int) -> tuple[str | None, str]:
     _scan_trail(user_id, status_code=200, duration_ms=450)
     add_trading_breadcrumb("arbitrage_scan_completed", show=("opportunities",), opportunities=15)
     # A breadcrumb is only ever visible attached to an event, so the trail ends with one (info: nothing broke).
-    title = "Test breadcrumbs: the trail of an arbitrage scan"
-    return sentry_sdk.capture_message(title, level="info"), title
+    return sentry_sdk.capture_message(BREADCRUMBS_MESSAGE, level="info"), BREADCRUMBS_MESSAGE
 
 
 def _error(user_id: int) -> tuple[str | None, str]:
     try:
-        raise ValueError("Test error: raised on purpose by /test_sentry to check error reporting")
+        raise ValueError(ERROR_MESSAGE)
     except ValueError as exc:
         return _capture(exc)
 
@@ -62,7 +69,7 @@ def _api_error(user_id: int) -> tuple[str | None, str]:
     add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=60)
     set_component("api")
     try:
-        raise RuntimeError(f"API Rate Limit: DMarket answered 429 to GET {ITEMS_PATH}, retry after 60s (test)")
+        raise RuntimeError(API_ERROR_MESSAGE)
     except RuntimeError as exc:
         return _capture(exc)
 

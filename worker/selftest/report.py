@@ -13,6 +13,18 @@ from common.texts import Catalogue, Language, translate
 # Tags every test event carries; the weekly cleanup and the alert rules match on them.
 TEST_TAGS = {"test": "true", "source": "test_sentry"}
 
+# What the test events say, and so the titles Sentry gives their issues: the cleanup recognises untagged
+# test issues by exactly these titles (worker/cleanup/policy.py), so they live here, once.
+ITEMS_PATH = "/marketplace-api/v1/items"
+BREADCRUMBS_MESSAGE = "Test breadcrumbs: the trail of an arbitrage scan"
+ERROR_MESSAGE = "Test error: raised on purpose by /test_sentry to check error reporting"
+API_ERROR_MESSAGE = f"API Rate Limit: DMarket answered 429 to GET {ITEMS_PATH}, retry after 60s (test)"
+SELFTEST_TITLES = frozenset(
+    {BREADCRUMBS_MESSAGE, f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {API_ERROR_MESSAGE}"}
+)
+# Free-text searches that find those titles (Sentry matches substrings, case-insensitively).
+SELFTEST_TITLE_SEARCH_TERMS = ("Test breadcrumbs", "raised on purpose by /test_sentry", "API Rate Limit")
+
 
 def fingerprint(test: str) -> list[str]:
     """One stable issue per test type, whatever the message says, so cleanup and counting are reliable."""
