@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Iterator
 
 import uvicorn
@@ -77,14 +78,15 @@ def webhook_server(settings: Settings, runtime: BotRuntime) -> EmbeddedServer:
     return EmbeddedServer(config)
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run(settings: Settings, stop: asyncio.Event | None = None, key_prefix: str | None = None) -> None:
     """Poll Telegram (when a token is set) and serve the webhook app until SIGINT/SIGTERM or ``stop``."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if threading.current_thread() is threading.main_thread():  # only the main thread may own signals
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
-    runtime = BotRuntime.create(settings)
+    runtime = BotRuntime.create(settings, key_prefix=key_prefix)
     web = webhook_server(settings, runtime)
     web_task = asyncio.create_task(web.serve(), name="webhook-server")
     install_redaction(Scrubber(settings.secret_values()))

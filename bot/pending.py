@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sentry_sdk
-from telegram import Message
+from telegram import InlineKeyboardMarkup, Message
 from telegram.error import TelegramError
 
 from bot.texts import Language, text
@@ -31,6 +31,20 @@ async def edit_quietly(message: Message, new_text: str) -> bool:
         await message.get_bot().edit_message_text(new_text, chat_id=message.chat_id, message_id=message.message_id)
     except TelegramError as exc:
         log.warning("Could not edit message %s in chat %s: %r", message.message_id, message.chat_id, exc)
+        return False
+    except (AttributeError, KeyError, TypeError) as exc:  # PTB parsing an answer of another shape
+        log.warning("Telegram answered the edit of message %s in an unexpected shape: %r", message.message_id, exc)
+    return True
+
+
+async def edit_markup_quietly(message: Message, markup: InlineKeyboardMarkup | None) -> bool:
+    """Replace a message's buttons; a double press ("message is not modified") or a refusal is only logged."""
+    try:
+        await message.get_bot().edit_message_reply_markup(
+            chat_id=message.chat_id, message_id=message.message_id, reply_markup=markup
+        )
+    except TelegramError as exc:
+        log.info("Could not change the buttons of message %s: %r", message.message_id, exc)
         return False
     except (AttributeError, KeyError, TypeError) as exc:  # PTB parsing an answer of another shape
         log.warning("Telegram answered the edit of message %s in an unexpected shape: %r", message.message_id, exc)

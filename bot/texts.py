@@ -21,6 +21,11 @@ SHARED: Catalogue = {
         "en": "😔 Something went wrong. We have been notified. Error id: {event_id}",
     },
     "unknown_argument": {"ru": "Не понимаю «{value}».", "en": "I do not know “{value}”."},
+    "missing_value": {"ru": "После «{word}» нужно {needed}.", "en": "“{word}” needs {needed}."},
+    "bad_value": {
+        "ru": "Не понимаю «{value}»: после «{word}» нужно {needed}.",
+        "en": "I do not know “{value}”: “{word}” needs {needed}.",
+    },
     "admins_only": {
         "ru": "⛔ Эта команда доступна только администраторам.",
         "en": "⛔ This command is for administrators only.",

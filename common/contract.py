@@ -23,6 +23,9 @@ ALL_TESTS = "all"
 
 # The preview's inline button carries this prefix and the command arguments (callback_data <= 64 bytes).
 CLEANUP_RUN_CALLBACK_PREFIX = "cleanup:run:"
+# A delete run asks first: these buttons answer the question.
+CLEANUP_CONFIRM_CALLBACK_PREFIX = "cleanup:yes:"
+CLEANUP_CANCEL_CALLBACK = "cleanup:no"
 # The largest --old (and `/cleanup old N`) accepted: ten years. Beyond it the number is a typo.
 MAX_OLD_DAYS = 3650
 # Where the worker answers a SentryStatusTask: the bot waits on this list with BLPOP, so no result backend

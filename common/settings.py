@@ -330,6 +330,10 @@ class Settings(BaseSettings):
         # The DMarket secret key may arrive as a 64-char seed whose 128-char form (seed + public) is also secret.
         if self.dmarket_secret_key is not None:
             values.append(self.dmarket_secret_key.get_secret_value()[:64])
+        # The public key is not a secret to DMarket, but it names the trading account: never in logs or events.
+        if self.dmarket_public_key is not None:
+            public = self.dmarket_public_key.get_secret_value()
+            values += [public, public.lower()]
         if self.sentry_dsn is not None:
             username = urlsplit(self.sentry_dsn.get_secret_value()).username
             if username:

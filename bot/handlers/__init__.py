@@ -26,4 +26,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for module in MODULES:
         for handler in module.handlers():
             application.add_handler(handler)
+    for handler in basic.fallback_handlers():  # last: only what no command handler took
+        application.add_handler(handler)
     application.add_error_handler(on_error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.observed import observed_command
 from bot.runtime import language
@@ -26,6 +26,10 @@ TEXTS: Catalogue = {
         ),
     },
     "help": {"ru": "Команды:\n{commands}", "en": "Commands:\n{commands}"},
+    "unknown": {
+        "ru": "Я понимаю только команды. Список — /help",
+        "en": "I only understand commands. The list: /help",
+    },
 }
 
 
@@ -51,5 +55,16 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await update.effective_message.reply_text(translate(TEXTS, "help", lang, commands=_command_list(lang)))
 
 
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An unknown command or plain text in a private chat: one line pointing at /help."""
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(translate(TEXTS, "unknown", language(context)))
+
+
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [CommandHandler("start", start), CommandHandler("help", help_command)]
+
+
+def fallback_handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
+    """Registered after every command: whatever no handler took. Groups stay quiet (the bot is one of many)."""
+    return [MessageHandler(filters.ChatType.PRIVATE & (filters.TEXT | filters.COMMAND), unknown)]

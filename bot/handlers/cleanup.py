@@ -10,21 +10,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.arguments import UsageError, usage_reply
+from bot.arguments import UsageError, usage_reply, usage_reply_for
 from bot.observed import observed_command
-from bot.pending import edit_quietly, pending, pending_reply
+from bot.pending import edit_markup_quietly, edit_quietly, pending, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.texts import Catalogue, Language, text, translate
+from common.contract import CLEANUP_CANCEL_CALLBACK as CANCEL_CALLBACK
+from common.contract import CLEANUP_CONFIRM_CALLBACK_PREFIX as CONFIRM_CALLBACK_PREFIX
 from common.contract import CLEANUP_RUN_CALLBACK_PREFIX as RUN_CALLBACK_PREFIX
 from common.contract import MAX_OLD_DAYS, CleanupTask
 
 log = logging.getLogger(__name__)
 
 EXPECTED = "[test] [old N] [delete] [run]"
+DAYS = f"a number of days from 1 to {MAX_OLD_DAYS}"
 
 COMMANDS: Catalogue = {
     "cleanup": {
@@ -56,6 +59,17 @@ TEXTS: Catalogue = {
         "ru": "⏳ Предпросмотр очистки Sentry в очереди…",
         "en": "⏳ Sentry cleanup preview queued…",
     },
+    "days_needed": {
+        "ru": "число дней от 1 до 3650, например old 30",
+        "en": "a number of days from 1 to 3650, e.g. old 30",
+    },
+    "confirm_delete": {
+        "ru": "🗑 Удалить эти issues безвозвратно? Подтвердите кнопкой.",
+        "en": "🗑 Delete these issues for good? Confirm with the button.",
+    },
+    "button_confirm": {"ru": "✅ Да, удалить", "en": "✅ Yes, delete"},
+    "button_cancel": {"ru": "✖️ Отмена", "en": "✖️ Cancel"},
+    "cancelled": {"ru": "Отменено: ничего не удалено.", "en": "Cancelled: nothing was deleted."},
     "queued_run": {
         "ru": "⏳ Очистка Sentry ({args}) в очереди. Итог появится в этом сообщении.",
         "en": "⏳ Sentry cleanup ({args}) queued. The outcome will appear in this message.",
@@ -95,10 +109,12 @@ def parse_arguments(args: list[str]) -> CleanupChoice:
             execute = True
         elif word == "old":
             position += 1
-            value = words[position] if position < len(words) else "old"
+            if position >= len(words):
+                raise UsageError(None, DAYS, after=args[position - 1])
+            value = words[position]
             # isascii(): str.isdigit() also accepts "²" or "٣", which int() then refuses or misreads.
             if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_OLD_DAYS:
-                raise UsageError(args[position] if position < len(args) else value, EXPECTED)
+                raise UsageError(args[position], DAYS, after=args[position - 1])
             older = int(value)
         else:
             raise UsageError(args[position], EXPECTED)
@@ -110,6 +126,10 @@ def parse_arguments(args: list[str]) -> CleanupChoice:
 
 def usage(lang: Language, value: str | None = None) -> str:
     return usage_reply(translate(TEXTS, "usage", lang), lang, value)
+
+
+def usage_for(error: UsageError, lang: Language) -> str:
+    return usage_reply_for(error, translate(TEXTS, "usage", lang), lang, translate(TEXTS, "days_needed", lang))
 
 
 async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, lang: Language) -> None:
@@ -147,7 +167,7 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         choice = parse_arguments(context.args or [])
     except UsageError as exc:
-        await message.reply_text(usage(lang, exc.value))
+        await message.reply_text(usage_for(exc, lang))
         return
     async with pending_reply(message, _queued_text(choice, lang), lang) as queued:
         await _queue(runtime_of(context), choice, queued, lang)
@@ -155,7 +175,7 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @observed_command("cleanup")
 async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The preview's ▶️ Run button: the same arguments, executed; admins only."""
+    """The preview's button: the same arguments, executed; a delete asks to confirm first; admins only."""
     lang = language(context)
     query = update.callback_query
     assert query is not None
@@ -163,16 +183,41 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if not is_admin(context, query.from_user.id):
         await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
         return
+    confirmed = query.data.startswith(CONFIRM_CALLBACK_PREFIX)
+    words = query.data.removeprefix(CONFIRM_CALLBACK_PREFIX if confirmed else RUN_CALLBACK_PREFIX).split()
     try:
-        previewed = parse_arguments(query.data.removeprefix(RUN_CALLBACK_PREFIX).split())
+        previewed = parse_arguments(words)
     except UsageError:
         await query.answer(usage(lang)[:200], show_alert=True)
         return
     choice = CleanupChoice(previewed.test_only, previewed.older_than_days, previewed.delete, execute=True)
-    await query.answer()
     message = query.message
+    accessible = isinstance(message, Message) and message.is_accessible
+    if choice.delete and not confirmed:
+        # Deleting cannot be undone: one more press, on buttons that say what it does.
+        await query.answer(translate(TEXTS, "confirm_delete", lang))
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        translate(TEXTS, "button_confirm", lang),
+                        callback_data=f"{CONFIRM_CALLBACK_PREFIX}{choice.args}"[:64],
+                    ),
+                    InlineKeyboardButton(translate(TEXTS, "button_cancel", lang), callback_data=CANCEL_CALLBACK),
+                ]
+            ]
+        )
+        if accessible:
+            assert isinstance(message, Message)
+            await edit_markup_quietly(message, keyboard)
+        else:
+            chat_id = message.chat.id if message is not None else query.from_user.id
+            await context.bot.send_message(chat_id, translate(TEXTS, "confirm_delete", lang), reply_markup=keyboard)
+        return
+    await query.answer()
     # PTB builds a Message even for an inaccessible one (date 0), so is_accessible is the test that counts.
-    if isinstance(message, Message) and message.is_accessible:
+    if accessible:
+        assert isinstance(message, Message)
         await edit_quietly(message, _queued_text(choice, lang))
         async with pending(message, lang):
             await _queue(runtime_of(context), choice, message, lang)
@@ -185,8 +230,24 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _queue(runtime_of(context), choice, queued, lang)
 
 
+@observed_command("cleanup")
+async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The confirmation's "Cancel": nothing runs; the buttons go away."""
+    lang = language(context)
+    query = update.callback_query
+    assert query is not None
+    if not is_admin(context, query.from_user.id):
+        await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
+        return
+    await query.answer(translate(TEXTS, "cancelled", lang))
+    message = query.message
+    if isinstance(message, Message) and message.is_accessible:
+        await edit_markup_quietly(message, None)
+
+
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]
     return [
         CommandHandler("cleanup", cleanup),
-        CallbackQueryHandler(run_button, pattern=f"^{RUN_CALLBACK_PREFIX}"),
+        CallbackQueryHandler(run_button, pattern=f"^({RUN_CALLBACK_PREFIX}|{CONFIRM_CALLBACK_PREFIX})"),
+        CallbackQueryHandler(cancel_button, pattern=f"^{CANCEL_CALLBACK}$"),
     ]

@@ -87,6 +87,8 @@ class Scan(Base):
     opportunities_found: Mapped[int] = mapped_column(Integer, default=0)
     capped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # stopped at the page cap
     failure: Mapped[str | None] = mapped_column(String(32))  # the failure kind of a failed scan
+    # Listings DMarket sent that could not be read (a field missing or outside what we hold): skipped, counted.
+    skipped_listings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     sentry_event_id: Mapped[str | None] = mapped_column(String(32))
 

@@ -6,6 +6,7 @@ match on them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -319,6 +320,29 @@ async def edit_message_text(state: SandboxState, params: dict[str, Any], request
     return state.message_to_api(message)
 
 
+async def edit_message_reply_markup(state: SandboxState, params: dict[str, Any], request: Request) -> Any:
+    """Only the inline keyboard changes; omitting ``reply_markup`` removes it, as on Telegram."""
+    if params.get("inline_message_id"):
+        raise bad_request("MESSAGE_ID_INVALID")
+    chat = _target_chat(state, params)
+    message_id = get_int(params, "message_id")
+    if message_id is None:
+        raise bad_request("message identifier is not specified")
+    message = state.message(chat.id, message_id)
+    if message is None:
+        raise bad_request("message to edit not found")
+    if not message.from_bot:
+        raise bad_request("message can't be edited")
+    current = message.current
+    markup = _reply_markup(params)
+    if markup == current.reply_markup:
+        raise bad_request(_NOT_MODIFIED)
+    state.flood.admit(chat, time.monotonic())
+    message.versions.append(dataclasses.replace(current, reply_markup=markup, at=int(time.time())))
+    state.touch(chat)
+    return state.message_to_api(message)
+
+
 async def delete_message(state: SandboxState, params: dict[str, Any], request: Request) -> Any:
     chat = state.find_chat(get_chat_id(params))
     message = state.message(chat.id, get_int(params, "message_id") or 0)
@@ -360,6 +384,7 @@ _METHODS: dict[str, Method] = {
     "deleteMyCommands": delete_my_commands,
     "sendMessage": send_message,
     "editMessageText": edit_message_text,
+    "editMessageReplyMarkup": edit_message_reply_markup,
     "deleteMessage": delete_message,
     "sendChatAction": send_chat_action,
     "answerCallbackQuery": answer_callback_query,

@@ -353,3 +353,62 @@ def test_an_acting_cleanup_killed_mid_run_is_redelivered_takes_over_its_lock_and
     assert {i for i, (_, state) in second.items() if state == "skipped"} == ids - done_second
     sent = [i for r in sentry_sandbox.client.requests_log() if r["method"] == "PUT" for i in _ids(r)]
     assert all(sent.count(i) == 1 for i in done_first)  # never resolved twice
+
+
+def test_a_delete_from_the_preview_asks_first_and_cancel_deletes_nothing(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_settings: Settings,
+    worker_resources: Callable[[Settings], Resources],
+    worker_thread: None,
+) -> None:
+    russian = process_settings.model_copy(update={"bot_language": "ru"})
+    worker_resources(russian)  # the worker writes the preview and its button in the UI's language
+    old = (datetime.now(UTC).replace(year=2025)).isoformat()
+    [stale] = sentry_sandbox.client.seed_issues(
+        [{"title": "KeyError: 'price'", "status": "resolved", "environment": "staging", "lastSeen": old}]
+    )
+    chat = telegram_sandbox.client
+    with running_bot(russian):
+        chat.send_message(ADMIN, ADMIN, "/cleanup old 30 delete")
+        preview = chat.wait_for_text(ADMIN, "предпросмотр", TIMEOUT_S)
+        [[button]] = preview["reply_markup"]["inline_keyboard"]
+        assert button["text"] == "🗑 Удалить…"  # the UI's language, and it says what it does
+
+        chat.press_button(ADMIN, ADMIN, preview["message_id"], button["callback_data"])
+        asking = wait_until(
+            lambda: next(
+                (
+                    m
+                    for m in chat.bot_messages(ADMIN)
+                    if len((m.get("reply_markup") or {}).get("inline_keyboard", [[]])[0]) == 2
+                ),
+                None,
+            ),
+            timeout_s=TIMEOUT_S,
+            what="the confirmation buttons",
+        )
+        yes, cancel = asking["reply_markup"]["inline_keyboard"][0]
+        assert (yes["text"], cancel["text"]) == ("✅ Да, удалить", "✖️ Отмена")
+        assert {i["id"] for i in sentry_sandbox.client.issues()} == {stale}  # asking deleted nothing
+
+        chat.press_button(ADMIN, ADMIN, asking["message_id"], cancel["callback_data"])
+        wait_until(lambda: not chat.bot_messages(ADMIN)[-1].get("reply_markup"), timeout_s=TIMEOUT_S, what="no buttons")
+        assert {i["id"] for i in sentry_sandbox.client.issues()} == {stale}
+
+        chat.send_message(ADMIN, ADMIN, "/cleanup old 30 delete")
+        last = preview["message_id"]
+        again = chat.wait_for_text(ADMIN, "предпросмотр", TIMEOUT_S, after_message_id=last)
+        chat.press_button(
+            ADMIN, ADMIN, again["message_id"], again["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        )
+
+        def confirmation() -> list[list[dict[str, str]]] | None:
+            newest = chat.bot_messages(ADMIN, after_message_id=last)[-1]
+            keyboard: list[list[dict[str, str]]] = (newest.get("reply_markup") or {}).get("inline_keyboard") or []
+            return keyboard if keyboard and len(keyboard[0]) == 2 else None
+
+        confirm = wait_until(confirmation, timeout_s=TIMEOUT_S, what="the confirmation")
+        chat.press_button(ADMIN, ADMIN, again["message_id"], confirm[0][0]["callback_data"])
+        chat.wait_for_text(ADMIN, "Очистка Sentry выполнена", TIMEOUT_S, after_message_id=last)
+    assert sentry_sandbox.client.issues() == []

@@ -263,9 +263,10 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     telegram_sandbox: TelegramSandbox,
     sentry_capture: Callable[..., CapturingTransport],
 ) -> None:
-    transport = sentry_capture()
     stranger = SigningKey.generate()  # a well-formed keypair DMarket (the sandbox) has never heard of
     secret_hex = stranger.encode().hex() + stranger.verify_key.encode().hex()
+    public_hex = stranger.verify_key.encode().hex()
+    transport = sentry_capture(dmarket_public_key=public_hex, dmarket_secret_key=secret_hex)
     settings = scan_env(
         sqlite_database_url,
         dmarket_public_key=stranger.verify_key.encode().hex(),
@@ -296,6 +297,8 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     assert "API request: GET /exchange/v1/market/items" in crumbs
     wire = transport.serialized()
     assert stranger.encode().hex().encode() not in wire
+    # The public key names the trading account: not in any field (it used to ride in the limiter's Redis key).
+    assert public_hex.encode() not in wire
     assert re.search(rb"dmar ed25519 [0-9a-fA-F]{16}", wire) is None  # no signature, even in frame locals
     assert not [c for c in event["breadcrumbs"]["values"] if "X-Request-Sign" in str(c)]
 
@@ -333,8 +336,8 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
     # While a retry waits, the user's slot stays taken: no second scan can start beside this one.
     assert slot_at_retry == [task_id] * scans_task.MAX_DATABASE_RETRIES
     assert not redis_client.exists(guard_key(USER))  # released at the terminal failure
-    assert (result["status"], result["failure"], result["scan_id"]) == ("failed", "internal", None)
-    message = final_message(telegram_sandbox, "😔")
+    assert (result["status"], result["failure"], result["scan_id"]) == ("failed", "database", None)
+    message = final_message(telegram_sandbox, "🗄️ База данных недоступна")
     assert message["message_id"] == message_id
     assert result["sentry_event_id"] in message["text"]
     [event] = transport.items("event")  # one event for the scan, not one per attempt
@@ -588,3 +591,194 @@ def test_redis_down_gives_queue_unavailable_within_a_second_and_one_event(
     assert event["event_id"] in reply["text"]
     assert event["tags"]["component"] == "telegram"
     assert redis.Redis.from_url(make_settings().redis_url).ping()  # the real Redis was never the one that failed
+
+
+# -- hostile listings, terminal outcomes, our own budget ----------------------------------------------------
+
+SKIPPED_KINDS = [
+    "title_lone_surrogate",
+    "title_nul",
+    "title_huge",
+    "item_id_huge",
+    "item_id_empty",
+    "price_30_digits",
+    "price_number",
+    "price_decimal",
+    "price_amount_object",
+    "suggested_garbage",
+]
+
+
+@pytest.mark.parametrize("kind", SKIPPED_KINDS)
+def test_one_bad_listing_is_skipped_counted_and_reported_once_and_the_scan_finishes(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+    kind: str,
+) -> None:
+    """On PostgreSQL as on SQLite: a NUL or a 30-digit price used to fail the whole scan for everyone."""
+    transport = sentry_capture()
+    settings = scan_env(database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.corrupt_next(kind, count=1)
+
+    result = scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
+
+    assert result["status"] == "completed"
+    assert result["skipped_listings"] == 1
+    text = final_message(telegram_sandbox, "✅")["text"]
+    assert "Пропущено объявлений с некорректными данными от DMarket: 1." in text
+    [event] = transport.items("event")  # one report of the skip, no failure
+    assert event["level"] == "warning"
+    assert event["tags"]["component"] == "api"
+    assert "malformed listings" in (event.get("logentry") or {}).get("message", event.get("message", ""))
+
+
+def test_a_failed_scan_redelivered_is_not_scanned_or_reported_again(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    transport = sentry_capture()
+    settings = scan_env(sqlite_database_url, dmarket_max_attempts=1)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.fail_next(1, status=503)
+    task_id = str(uuid.uuid4())
+    first = scan(message_id, "csgo", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+    assert first["status"] == "failed"
+    events_after_first, requests_after_first = len(transport.items("event")), len(dmarket_sandbox.client.requests())
+
+    again = scan(message_id, "csgo", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)  # a redelivery
+
+    assert (again["status"], again["failure"], again["sentry_event_id"]) == (
+        "failed",
+        "dmarket_down",
+        first["sentry_event_id"],
+    )
+    assert len(dmarket_sandbox.client.requests()) == requests_after_first  # DMarket was not asked again
+    assert len(transport.items("event")) == events_after_first  # and Sentry was not told twice
+    assert first["sentry_event_id"] in final_message(telegram_sandbox, "📡")["text"]
+
+
+def test_our_own_fully_booked_budget_is_its_own_failure_not_a_dmarket_rate_limit(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    redis_client: redis.Redis,
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    transport = sentry_capture()
+    settings = scan_env(sqlite_database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    # Every slot of the shared limiter is reserved for the next two minutes (other workers' scans).
+    (now_s, now_us) = redis_client.time()
+    redis_client.set(rate_limit_key(dmarket_sandbox.public_key_hex), str((now_s + 120) * 1_000_000 + now_us), ex=300)
+
+    result = scan(message_id, "csgo", "pro").get(timeout=TASK_TIMEOUT_S)
+
+    assert (result["status"], result["failure"]) == ("failed", "busy")
+    assert dmarket_sandbox.client.requests() == []  # nothing was asked of DMarket
+    assert "общий лимит запросов к DMarket расписан" in final_message(telegram_sandbox, "⏳")["text"]
+    types = [e.get("exception", {}).get("values", [{}])[-1].get("type") for e in transport.items("event")]
+    assert "RateLimitError" not in types
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"user_id": USER, "chat_id": CHAT, "message_id": 1, "game": "chess", "level": "pro"},
+        {"user_id": USER, "chat_id": CHAT, "message_id": 1, "game": "csgo"},
+        {"user_id": USER, "chat_id": CHAT, "message_id": 1, "game": "csgo", "level": "pro", "extra": 1},
+    ],
+    ids=["unknown-game", "missing-level", "unknown-argument"],
+)
+def test_a_malformed_scan_message_ends_for_its_user_and_gives_the_slot_back(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    telegram_sandbox: TelegramSandbox,
+    redis_client: redis.Redis,
+    kwargs: dict[str, Any],
+) -> None:
+    settings = scan_env(sqlite_database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    task_id = str(uuid.uuid4())
+    redis_client.set(guard_key(USER), task_id, ex=600)  # as the bot does before queueing
+
+    result = arbitrage_scan.apply_async(kwargs={**kwargs, "message_id": message_id}, task_id=task_id)
+
+    with pytest.raises(Exception, match=r"arbitrage\.scan"):
+        result.get(timeout=TASK_TIMEOUT_S)
+    assert result.state == "FAILURE"
+    assert not redis_client.exists(guard_key(USER))  # not locked out for 30 minutes
+    assert final_message(telegram_sandbox, "😔")["message_id"] == message_id
+
+
+def test_a_progress_edit_refused_with_a_long_retry_after_is_dropped_not_waited_for(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    settings = scan_env(sqlite_database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    telegram_sandbox.client.inject_fault("editMessageText", status=429, retry_after=25, count=1)
+
+    result = scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
+
+    assert result["status"] == "completed"
+    edits = telegram_sandbox.client.requests(method="editMessageText")
+    refused = [r for r in edits if r["status"] == 429]
+    assert len(refused) == 1
+    assert refused[0]["params"]["text"].startswith("🔎")  # it was a progress edit...
+    later = edits[edits.index(refused[0]) + 1 :]
+    assert later
+    assert all(r["params"]["text"] != refused[0]["params"]["text"] for r in later)  # ...and never sent again
+    final_message(telegram_sandbox, "✅")
+
+
+def test_the_user_is_told_when_the_scan_waits_for_dmarkets_rate_limit(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    settings = scan_env(sqlite_database_url)
+    message_id = post_queued_message(settings, telegram_sandbox)
+    dmarket_sandbox.client.throttle_next(1, retry_after_s=3)
+
+    scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
+
+    message = final_message(telegram_sandbox, "✅")
+    assert any("DMarket просит подождать 3 с" in v["text"] for v in message["history"])
+
+
+def test_a_scan_that_ended_exactly_at_the_page_cap_is_not_called_capped_when_sent_again(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    in_band = [i for i in dmarket_sandbox.market[GAME_IDS["dota2"]] if LEVELS["pro"].contains(i.price_cents)]
+    settings = scan_env(sqlite_database_url, arbitrage_max_pages=-(-len(in_band) // 100))
+    message_id = post_queued_message(settings, telegram_sandbox)
+    task_id = str(uuid.uuid4())
+    first = scan(message_id, "dota2", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+    first_text = final_message(telegram_sandbox, "✅")["text"]
+
+    scan(message_id, "dota2", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)  # a redelivery
+
+    assert first["capped"] is False
+    assert "Остановился на лимите" not in first_text
+    again = telegram_sandbox.client.bot_messages(CHAT)[-1]
+    assert again["text"] == first_text  # the same final message, not "capped" this time

@@ -70,3 +70,31 @@ def running_bot(
         thread.join(START_TIMEOUT_S)
         if failure:
             raise failure[0]
+
+
+@contextmanager
+def running_bot_main(settings: Settings) -> Iterator[None]:
+    """``bot.app.run`` itself, the bot's real main loop (webhook server, command menu, polling), in a thread."""
+    from bot.app import run
+
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            loop.run_until_complete(run(settings, stop, key_prefix=TEST_KEY_PREFIX))
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=main, name="test-bot-main", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(START_TIMEOUT_S)
+        if failure:
+            raise failure[0]

@@ -95,3 +95,43 @@ def test_bad_arguments_name_what_was_not_understood(args: list[str], bad: str) -
         parse_arguments(args)
     assert error.value.value == bad
     assert "Levels: boost, standard, medium, advanced, pro" in usage("en", bad)
+
+
+# ---- what Telegram's own parser makes of the result (the Telegram sandbox's parser, an independent one) -----
+
+
+@pytest.mark.parametrize("title", ["&" * 400, "<" * 400, "🔥&" * 300, "a" * 199 + "&amp;", "x " * 400])
+def test_a_hostile_title_never_breaks_the_markup_or_the_limit(title: str) -> None:
+    from sandbox.telegram.text import parse_html
+    from sandbox.telegram.text import utf16_len as telegram_utf16_len
+
+    text = result_text(
+        "ru",
+        game="csgo",
+        level="pro",
+        opportunities=[opportunity(n, title) for n in range(50)],
+        items=5_000,
+        pages=50,
+        capped=True,
+        fee_bp=700,
+        min_profit_bp=300,
+        skipped=3,
+    )
+    plain, _entities = parse_html(text)  # raises on a split tag or entity, as Telegram answers 400
+    assert telegram_utf16_len(plain) <= MAX_MESSAGE_UTF16
+    assert "Пропущено объявлений с некорректными данными от DMarket: 3." in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ru", "en"),
+    [(None, "пару минут", "a couple of minutes"), (0.2, "1 с", "1s"), (40, "40 с", "40s"), (3600, "60 мин", "60 min")],
+)
+def test_failures_name_the_real_wait(seconds: float | None, ru: str, en: str) -> None:
+    assert f"Попробуйте через {ru}." in failure_text("ru", "rate_limited", "csgo", "pro", "e1", wait_s=seconds)
+    assert f"Try again in {en}." in failure_text("en", "rate_limited", "csgo", "pro", "e1", wait_s=seconds)
+
+
+def test_our_own_full_budget_is_not_called_dmarkets_rate_limit() -> None:
+    busy = failure_text("en", "busy", "csgo", "pro", "e1", wait_s=75)
+    assert "shared DMarket request budget is booked 75s ahead" in busy
+    assert "rate-limiting us" not in busy

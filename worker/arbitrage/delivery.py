@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import redis
 
@@ -20,29 +19,41 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_MS = 2_000
 PROGRESS_KEY = "arbitrage:progress:{chat_id}"
 
-ProgressCallback = Callable[[int, int, int], None]  # (pages, items seen, opportunities so far)
 
+class Progress:
+    """Edits the user's message while a scan runs: pages read, or a wait for DMarket's rate limit.
 
-def progress_reporter(resources: Resources, request: ScanRequest) -> ProgressCallback:
-    """A callback that edits the user's message with the scan's progress, at most once per interval per chat."""
-    language = resources.settings.bot_language
+    A courtesy: at most one edit per chat per interval across every worker (SET NX with a TTL is the whole
+    throttle), one attempt each, no waiting, and a failure never fails the scan.
+    """
 
-    def report(pages: int, items: int, found: int) -> None:
+    def __init__(self, resources: Resources, request: ScanRequest) -> None:
+        self._resources = resources
+        self._request = request
+        self._page = 0
+
+    def page(self, pages: int, items: int, found: int) -> None:
+        self._page = pages
+        language = self._resources.settings.bot_language
+        request = self._request
+        self._edit(messages.progress_text(language, request.game, request.level, pages, items, found))
+
+    def waiting(self, wait_s: float) -> None:
+        language = self._resources.settings.bot_language
+        request = self._request
+        self._edit(messages.waiting_text(language, request.game, request.level, self._page + 1, wait_s))
+
+    def _edit(self, text: str) -> None:
+        request = self._request
         if request.message_id is None:
             return
         try:
-            # One edit per chat per interval across every worker: SET NX with a TTL is the whole throttle.
-            if not resources.redis.set(
-                PROGRESS_KEY.format(chat_id=request.chat_id), "1", nx=True, px=PROGRESS_INTERVAL_MS
-            ):
+            key = PROGRESS_KEY.format(chat_id=request.chat_id)
+            if not self._resources.redis.set(key, "1", nx=True, px=PROGRESS_INTERVAL_MS):
                 return
-            text = messages.progress_text(language, request.game, request.level, pages, items, found)
-            # One attempt, no waiting: a progress edit must never use up the scan's time.
-            resources.telegram().edit_message_text(request.chat_id, request.message_id, text, policy=ONCE)
+            self._resources.telegram().edit_message_text(request.chat_id, request.message_id, text, policy=ONCE)
         except (redis.RedisError, TelegramSendError, TelegramNotConfigured) as exc:
             log.warning("Progress update for scan %s skipped: %r", request.task_id, exc)
-
-    return report
 
 
 def deliver(resources: Resources, request: ScanRequest, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from common.texts import Catalogue, Language, translate
+from common.texts import Catalogue, Language, shorten, translate
 from worker.arbitrage.engine import Opportunity
 
 MAX_MESSAGE_UTF16 = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
@@ -42,13 +42,33 @@ TEXTS: Catalogue = {
     "rate_limited": {
         "ru": (
             "⏳ DMarket ограничивает частоту запросов, скан {game}/{level} прерван. "
-            "Попробуйте через пару минут. Код ошибки: {event_id}"
+            "Попробуйте через {wait}. Код ошибки: {event_id}"
         ),
         "en": (
-            "⏳ DMarket is rate-limiting us, the {game}/{level} scan stopped. "
-            "Try again in a couple of minutes. Error id: {event_id}"
+            "⏳ DMarket is rate-limiting us, the {game}/{level} scan stopped. Try again in {wait}. Error id: {event_id}"
         ),
     },
+    "busy": {
+        "ru": (
+            "⏳ Сейчас идёт много сканов: общий лимит запросов к DMarket расписан на {wait} вперёд, "
+            "скан {game}/{level} не начат. Попробуйте позже. Код ошибки: {event_id}"
+        ),
+        "en": (
+            "⏳ Many scans are running: the shared DMarket request budget is booked {wait} ahead, "
+            "so the {game}/{level} scan did not start. Please try later. Error id: {event_id}"
+        ),
+    },
+    "waiting": {
+        "ru": "⏳ DMarket просит подождать {wait}: скан {game}/{level} продолжится сам (страница {page}).",
+        "en": "⏳ DMarket asks us to wait {wait}: the {game}/{level} scan will go on by itself (page {page}).",
+    },
+    "skipped_listings": {
+        "ru": "⚠️ Пропущено объявлений с некорректными данными от DMarket: {count}.",
+        "en": "⚠️ Listings skipped because DMarket sent malformed data: {count}.",
+    },
+    "seconds": {"ru": "{n} с", "en": "{n}s"},
+    "minutes": {"ru": "{n} мин", "en": "{n} min"},
+    "couple_of_minutes": {"ru": "пару минут", "en": "a couple of minutes"},
     "auth_failed": {
         "ru": (
             "🔑 DMarket отклонил API-ключи, скан {game}/{level} не выполнен. "
@@ -71,12 +91,18 @@ TEXTS: Catalogue = {
         "ru": "⌛ Скан {game}/{level} не уложился во время и остановлен. Код ошибки: {event_id}",
         "en": "⌛ The {game}/{level} scan ran out of time and was stopped. Error id: {event_id}",
     },
+    "database": {
+        "ru": "🗄️ База данных недоступна, скан {game}/{level} не сохранён. Попробуйте позже. Код ошибки: {event_id}",
+        "en": "🗄️ The database is unavailable, the {game}/{level} scan was not saved. Try later. Error id: {event_id}",
+    },
     "internal": {
         "ru": "😔 Скан {game}/{level} не удался. Мы уже знаем об этом. Код ошибки: {event_id}",
         "en": "😔 The {game}/{level} scan failed. We have been notified. Error id: {event_id}",
     },
 }
-FAILURE_KEYS = frozenset({"rate_limited", "auth_failed", "not_configured", "dmarket_down", "timeout", "internal"})
+FAILURE_KEYS = frozenset(
+    {"rate_limited", "busy", "auth_failed", "not_configured", "dmarket_down", "timeout", "database", "internal"}
+)
 
 
 def dollars(cents: int) -> str:
@@ -100,10 +126,27 @@ def progress_text(lang: Language, game: str, level: str, page: int, items: int, 
     return translate(TEXTS, "progress", lang, game=game, level=level, page=page, items=items, found=found)
 
 
-def failure_text(lang: Language, kind: str, game: str, level: str, event_id: str | None) -> str:
+def duration(lang: Language, seconds: float | None) -> str:
+    """A wait as people say it: "40 с", "3 мин"; unknown: "a couple of minutes"."""
+    if seconds is None:
+        return translate(TEXTS, "couple_of_minutes", lang)
+    whole = max(1, round(seconds))
+    if whole < 120:
+        return translate(TEXTS, "seconds", lang, n=whole)
+    return translate(TEXTS, "minutes", lang, n=-(-whole // 60))
+
+
+def waiting_text(lang: Language, game: str, level: str, page: int, wait_s: float) -> str:
+    return translate(TEXTS, "waiting", lang, game=game, level=level, page=page, wait=duration(lang, wait_s))
+
+
+def failure_text(
+    lang: Language, kind: str, game: str, level: str, event_id: str | None, wait_s: float | None = None
+) -> str:
     if kind not in FAILURE_KEYS:
         raise ValueError(f"unknown failure kind {kind!r}, expected one of {sorted(FAILURE_KEYS)}")
-    return translate(TEXTS, kind, lang, game=game, level=level, event_id=event_id or "—")
+    wait = duration(lang, wait_s)
+    return translate(TEXTS, kind, lang, game=game, level=level, event_id=event_id or "—", wait=wait)
 
 
 def result_text(
@@ -117,13 +160,20 @@ def result_text(
     capped: bool,
     fee_bp: int,
     min_profit_bp: int,
+    skipped: int = 0,
     top_n: int = TOP_N,
 ) -> str:
-    """The final message: a header, the best ``top_n`` opportunities, and whatever else fits in one message."""
+    """The final message: a header, the best ``top_n`` opportunities, and whatever else fits in one message.
+
+    Within Telegram's limit by construction: every title is shortened before it is escaped, and the budget is
+    counted in UTF-16 units on the text with its markup, which is never shorter than the text Telegram counts.
+    """
     header = translate(
         TEXTS, "header", lang, game=game, level=level, found=len(opportunities), items=items, pages=pages
     )
     tail = [translate(TEXTS, "capped", lang, pages=pages)] if capped else []
+    if skipped:
+        tail.append(translate(TEXTS, "skipped_listings", lang, count=skipped))
     if not opportunities:
         none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
         return "\n\n".join([header, none, *tail])
@@ -148,7 +198,7 @@ def _line(lang: Language, n: int, opportunity: Opportunity) -> str:
         "line",
         lang,
         n=n,
-        title=escape(opportunity.title[:MAX_TITLE_CHARS], quote=False),
+        title=escape(shorten(opportunity.title, MAX_TITLE_CHARS), quote=False),
         price=dollars(opportunity.price_cents),
         sell=dollars(opportunity.suggested_price_cents),
         proceeds=dollars(opportunity.proceeds_cents),

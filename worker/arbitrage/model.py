@@ -51,6 +51,7 @@ class ScanOutcome:
     items_seen: int
     opportunities: int
     capped: bool = False
+    skipped_listings: int = 0
     requests: int = 0
     rate_limited: int = 0
     failure: str | None = None  # a messages failure kind

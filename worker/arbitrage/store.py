@@ -35,7 +35,7 @@ def claim(database: Database, request: ScanRequest) -> tuple[int, ScanOutcome | 
             # A redelivery after the worker died mid-scan: start over, dropping whatever the first run stored.
             session.execute(delete(ScanOpportunity).where(ScanOpportunity.scan_id == scan.id))
         scan.status, scan.started_at, scan.finished_at = RUNNING, utcnow(), None
-        scan.pages = scan.items_seen = scan.opportunities_found = 0
+        scan.pages = scan.items_seen = scan.opportunities_found = scan.skipped_listings = 0
         scan.error = scan.sentry_event_id = None
         session.flush()
         add_database_breadcrumb("claim scan", scan_id=scan.id, task_id=request.task_id)
@@ -65,6 +65,7 @@ def record_success(database: Database, scan_id: int, market: MarketScan) -> Scan
             len(market.opportunities),
         )
         scan.capped = market.capped
+        scan.skipped_listings = market.stats.malformed
         add_database_breadcrumb("store scan", scan_id=scan_id, opportunities=len(market.opportunities))
         return outcome_of(scan, market.stats)
 
@@ -86,6 +87,7 @@ def outcome_of(scan: Scan, stats: RequestStats | None = None) -> ScanOutcome:
         items_seen=scan.items_seen,
         opportunities=scan.opportunities_found,
         capped=scan.capped,
+        skipped_listings=scan.skipped_listings,
         requests=stats.requests if stats else 0,
         rate_limited=stats.rate_limited if stats else 0,
         failure=scan.failure,

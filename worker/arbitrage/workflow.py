@@ -19,13 +19,14 @@ from typing import Literal
 import redis
 import sentry_sdk
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import SQLAlchemyError
 
 from common.markets import GAME_IDS, LEVELS
 from common.observability.breadcrumbs import add_trading_breadcrumb
 from common.scan_slot import release
 from common.settings import Settings
 from worker.arbitrage import messages, store
-from worker.arbitrage.delivery import ProgressCallback, deliver, progress_reporter
+from worker.arbitrage.delivery import Progress, deliver
 from worker.arbitrage.engine import Opportunity, OpportunityFinder, Rules
 from worker.arbitrage.model import MarketScan, ScanOutcome, ScanRequest
 from worker.dmarket.client import DMarketClient
@@ -48,20 +49,22 @@ def rules_for(settings: Settings, game: str, level: str) -> Rules:
 
 
 def scan_market(
-    client: DMarketClient, game_id: str, rules: Rules, max_pages: int, on_page: ProgressCallback | None = None
+    client: DMarketClient, game_id: str, rules: Rules, max_pages: int, progress: Progress | None = None
 ) -> MarketScan:
     """Page through the level's price band and evaluate every offer as it arrives."""
     result = MarketScan()
     finder = OpportunityFinder(rules)  # the engine find_opportunities is, fed a page at a time
     price_to = rules.level.max_price_cents - 1  # DMarket's priceTo is inclusive, the level's bound is not
     last_cursor = ""
-    for page in client.iter_market(game_id, rules.level.min_price_cents, price_to, max_pages, result.stats):
+    on_wait = progress.waiting if progress is not None else None
+    pages = client.iter_market(game_id, rules.level.min_price_cents, price_to, max_pages, result.stats, on_wait=on_wait)
+    for page in pages:
         result.pages += 1
         result.items_seen += len(page.offers)
         finder.add(page.offers)
         last_cursor = page.cursor
-        if on_page is not None:
-            on_page(result.pages, result.items_seen, len(finder))
+        if progress is not None:
+            progress.page(result.pages, result.items_seen, len(finder))
     result.capped = result.pages == max_pages and bool(last_cursor)
     result.opportunities = finder.ranked()
     return result
@@ -115,8 +118,10 @@ def _run(resources: Resources, request: ScanRequest, scan_id: list[int]) -> Scan
         GAME_IDS[request.game],
         rules,
         settings.arbitrage_max_pages,
-        progress_reporter(resources, request),
+        Progress(resources, request),
     )
+    if market.stats.malformed:
+        report_skipped_listings(request, market.stats.malformed)
     outcome = store.record_success(resources.database, claimed_id, market)
     add_trading_breadcrumb(
         "arbitrage_scan_completed",
@@ -156,6 +161,7 @@ def _result_text(
         capped=outcome.capped,
         fee_bp=rules.fee_bp,
         min_profit_bp=rules.min_profit_bp,
+        skipped=outcome.skipped_listings,
     )
 
 
@@ -182,12 +188,23 @@ def _fail(resources: Resources, request: ScanRequest, scan_id: int | None, error
             store.record_failure(resources.database, scan_id, kind, event_id, error)
         except Exception as exc:  # the database may be what failed; the user must still hear of it
             log.warning("Could not record the failure of scan %s: %r", scan_id, exc)
-    text = messages.failure_text(resources.settings.bot_language, kind, request.game, request.level, event_id)
+    text = messages.failure_text(
+        resources.settings.bot_language, kind, request.game, request.level, event_id, wait_s=_wait_of(error)
+    )
     try:
         deliver(resources, request, text)
     except Exception as exc:  # e.g. no database for send_once; already reported above
         log.warning("Could not tell chat %s that scan task %s failed: %r", request.chat_id, request.task_id, exc)
     return ScanOutcome(scan_id, store.FAILED, 0, 0, 0, failure=kind, sentry_event_id=event_id)
+
+
+def _wait_of(error: BaseException) -> float | None:
+    """How long the user should really wait before trying again, when the failure says."""
+    if isinstance(error, RateLimitError):
+        return error.retry_after_s
+    if isinstance(error, RateBudgetExhausted):
+        return error.wait_s
+    return None
 
 
 def report_failure(error: BaseException, kind: str) -> str | None:
@@ -218,6 +235,16 @@ def report_failure(error: BaseException, kind: str) -> str | None:
         return sentry_sdk.capture_message(f"Arbitrage scan failed: {kind} ({type(error).__name__})", level=level)
 
 
+def report_skipped_listings(request: ScanRequest, count: int) -> None:
+    """One warning per scan that met listings it could not read, grouped into one Sentry issue."""
+    log.warning("Scan task %s skipped %d malformed DMarket listings", request.task_id, count)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("component", "api")
+        scope.set_extra("skipped_listings", count)
+        scope.fingerprint = ["dmarket-malformed-listings", request.game]
+        sentry_sdk.capture_message(f"DMarket sent {count} malformed listings ({request.game})", level="warning")
+
+
 def release_slot(client: redis.Redis, request: ScanRequest) -> None:
     try:
         release(client, request.user_id, request.task_id)
@@ -226,9 +253,13 @@ def release_slot(client: redis.Redis, request: ScanRequest) -> None:
 
 
 def failure_kind(error: BaseException) -> str:
-    """Which failure message the user gets for ``error``."""
-    if isinstance(error, RateLimitError | RateBudgetExhausted):
+    """Which failure message the user gets for ``error`` (common/observability/failures.py has the rest)."""
+    if isinstance(error, RateLimitError):
         return "rate_limited"
+    if isinstance(error, RateBudgetExhausted):
+        return "busy"
+    if isinstance(error, SQLAlchemyError):
+        return "database"
     if isinstance(error, AuthenticationError):
         return "auth_failed"
     if isinstance(error, DMarketNotConfigured):

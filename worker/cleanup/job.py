@@ -6,9 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from common.contract import CLEANUP_RUN_CALLBACK_PREFIX
 from worker.cleanup import audit
-from worker.cleanup.report import telegram_failure, telegram_summary, telegram_waiting
+from worker.cleanup.report import run_button, telegram_failure, telegram_summary, telegram_waiting
 from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
 from worker.resources import Resources
 from worker.sentry_api import SentryApiNotConfigured
@@ -43,8 +42,8 @@ def _notify(resources: Resources, run_key: str, text: str, reply_to: ReplyTo | N
         if reply_to is not None:
             markup = None
             if offer_run:
-                button = {"text": "▶️ Run", "callback_data": f"{CLEANUP_RUN_CALLBACK_PREFIX}{reply_to.bot_args}"[:64]}
-                markup = {"inline_keyboard": [[button]]}
+                delete = "delete" in reply_to.bot_args.split()
+                markup = {"inline_keyboard": [[run_button(settings.bot_language, delete, reply_to.bot_args)]]}
             sender.edit_message_text(reply_to.chat_id, reply_to.message_id, text, reply_markup=markup)
         elif settings.admin_chat_id is not None:
             send_once(sender, resources.database, f"sentry-cleanup:{run_key}", settings.admin_chat_id, text)

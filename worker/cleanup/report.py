@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from common.contract import CLEANUP_RUN_CALLBACK_PREFIX
 from common.texts import Catalogue, Language, shorten, translate
 from worker.cleanup.audit import RunRecord
 from worker.cleanup.policy import PROTECTION_TEXT, Protection
@@ -112,6 +113,8 @@ REPORT_TEXTS: Catalogue = {
         "en": "⏳ Sentry cleanup waiting: another run is acting on the project",
     },
     "retry_in": {"ru": "Повтор через {seconds} с.", "en": "Trying again in {seconds}s."},
+    "button_resolve": {"ru": "▶️ Запустить", "en": "▶️ Run"},
+    "button_delete": {"ru": "🗑 Удалить…", "en": "🗑 Delete…"},
     "verb_resolve": {"ru": "resolve", "en": "resolve"},
     "verb_delete": {"ru": "удалить", "en": "delete"},
 }
@@ -151,6 +154,12 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
     if not report.request.execute and counts["to_act"]:
         lines.append(html.escape(t("hint", args=bot_args).replace("  ", " ")))
     return "\n".join(lines)
+
+
+def run_button(language: Language, delete: bool, bot_args: str) -> dict[str, str]:
+    """The preview's button: a resolve runs when pressed; a delete asks to confirm first (the bot does)."""
+    label = translate(REPORT_TEXTS, "button_delete" if delete else "button_resolve", language)
+    return {"text": label, "callback_data": f"{CLEANUP_RUN_CALLBACK_PREFIX}{bot_args}"[:64]}
 
 
 def telegram_failure(message: str, language: Language) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+from tenacity import RetryCallState
 
 from common.http import parse_retry_after_s
 from common.observability.breadcrumbs import add_error_breadcrumb, add_http_breadcrumb
@@ -34,6 +35,10 @@ BODY_EXCERPT_CHARS = 300
 DEFAULT_RETRY_AFTER_S = 1.0
 # All attempts of one request, waits included: a scan has minutes, one page must not take them all.
 REQUEST_DEADLINE_S = 60.0
+# A wait for DMarket's Retry-After this long is worth telling the user about (their message says "waiting").
+NOTICEABLE_WAIT_S = 2.0
+
+WaitCallback = Callable[[float], None]  # seconds about to be waited for DMarket's rate limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ class DMarketClient:
         cursor: str = "",
         limit: int = PAGE_LIMIT,
         stats: RequestStats | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> MarketPage:
         """One page of offers in [price_from_cents, price_to_cents] (inclusive), cheapest first."""
         params: dict[str, str | int] = {
@@ -91,8 +97,10 @@ class DMarketClient:
         }
         if cursor:
             params["cursor"] = cursor
-        body = self._get(MARKET_ITEMS_PATH, params, stats or RequestStats())
-        return _parse_page(body)
+        stats = stats or RequestStats()
+        page = _parse_page(self._get(MARKET_ITEMS_PATH, params, stats, on_wait))
+        stats.malformed += page.malformed
+        return page
 
     def iter_market(
         self,
@@ -102,24 +110,39 @@ class DMarketClient:
         max_pages: int,
         stats: RequestStats,
         page_size: int = PAGE_LIMIT,
+        on_wait: WaitCallback | None = None,
     ) -> Iterator[MarketPage]:
         """Pages until the price range is exhausted (empty cursor) or ``max_pages`` were read."""
         cursor = ""
+        seen: set[str] = set()
         for _ in range(max_pages):
-            page = self.market_items(game_id, price_from_cents, price_to_cents, cursor, page_size, stats)
+            page = self.market_items(game_id, price_from_cents, price_to_cents, cursor, page_size, stats, on_wait)
             yield page
             # The price filter should end the listing by itself; checking the last price as well means a
-            # server that ignores priceTo cannot walk us through the whole market.
+            # server that ignores priceTo cannot walk us through the whole market, and a cursor seen before
+            # cannot walk us in a circle.
             if not page.cursor or (page.offers and page.offers[-1].price_cents > price_to_cents):
                 return
+            if page.cursor in seen:
+                log.warning("DMarket handed out cursor %r a second time; the listing ends here", page.cursor[:40])
+                return
+            seen.add(page.cursor)
             cursor = page.cursor
 
     # -- one signed GET with retries ------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, str | int], stats: RequestStats) -> Any:
+    def _get(
+        self, path: str, params: dict[str, str | int], stats: RequestStats, on_wait: WaitCallback | None = None
+    ) -> Any:
         # DMarket signs the query exactly as sent: encode it once, with quote (%20, not +), and send this string.
         path_with_query = f"{path}?{urlencode(params, quote_via=quote)}"
-        retrying = self.retry_policy.retrying(_retryable, _server_wait_s, sleep=self._sleep)
+
+        def tell(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            if on_wait is not None and isinstance(error, RateLimitError) and state.upcoming_sleep >= NOTICEABLE_WAIT_S:
+                on_wait(state.upcoming_sleep)
+
+        retrying = self.retry_policy.retrying(_retryable, _server_wait_s, sleep=self._sleep, before_sleep=tell)
         try:
             return retrying(self._send, path, path_with_query, stats)
         except DMarketError as exc:
@@ -188,14 +211,50 @@ def _excerpt(response: httpx.Response) -> str:
     return response.text[:BODY_EXCERPT_CHARS]
 
 
+# What the database and every later step can hold (common/db/models.py: item ids String(128), titles
+# String(512), prices BigInteger): a listing outside these bounds is refused here, counted, and skipped.
+MAX_ITEM_ID_CHARS = 128
+MAX_TITLE_CHARS = 512
+# Cents: a price of more than ten billion dollars is no price; 12 digits keep every sum far from overflow.
+MAX_PRICE_DIGITS = 12
+
+
+def _clean_text(value: Any, limit: int) -> str | None:
+    """``value`` if it is a string of 1..``limit`` characters that any database and Telegram can hold."""
+    if not isinstance(value, str) or not 0 < len(value) <= limit or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")  # a lone surrogate ("\ud800" in the JSON) cannot be stored or sent
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
 def _cents(value: Any) -> int | None:
-    """Integer cents from DMarket's {"USD": "1234"}; None unless it is a string of digits."""
+    """Integer cents from DMarket's {"USD": "1234"}; None unless it is a string of at most 12 ASCII digits."""
     if not isinstance(value, dict):
         return None
     usd = value.get("USD")
-    if not isinstance(usd, str) or not usd.isascii() or not usd.isdigit():
+    if not isinstance(usd, str) or not usd.isascii() or not usd.isdigit() or len(usd) > MAX_PRICE_DIGITS:
         return None
     return int(usd)
+
+
+def parse_offer(obj: Any) -> Offer | None:
+    """One market object as an Offer, or None when any field is missing or outside what we can hold."""
+    if not isinstance(obj, dict):
+        return None
+    item_id = _clean_text(obj.get("itemId"), MAX_ITEM_ID_CHARS)
+    title = _clean_text(obj.get("title"), MAX_TITLE_CHARS)
+    price = _cents(obj.get("price"))
+    if item_id is None or title is None or not price:
+        return None
+    raw_suggested = obj.get("suggestedPrice")
+    suggested = _cents(raw_suggested)
+    if raw_suggested is not None and suggested is None:
+        return None  # present but not a price: refused, never guessed
+    # DMarket sends "0" (not an absent field) when it has no suggested price: that is "unknown", not free.
+    return Offer(item_id, title, price, suggested or None)
 
 
 def _parse_page(body: Any) -> MarketPage:
@@ -205,16 +264,10 @@ def _parse_page(body: Any) -> MarketPage:
     offers: list[Offer] = []
     malformed = 0
     for obj in body["objects"]:
-        item_id = obj.get("itemId") if isinstance(obj, dict) else None
-        title = obj.get("title") if isinstance(obj, dict) else None
-        price = _cents(obj.get("price")) if isinstance(obj, dict) else None
-        if not isinstance(item_id, str) or not item_id or not isinstance(title, str) or price is None:
+        offer = parse_offer(obj)
+        if offer is None:
             malformed += 1
-            continue
-        suggested = _cents(obj.get("suggestedPrice"))
-        # DMarket sends "0" (not an absent field) when it has no suggested price: that is "unknown", not free.
-        offers.append(Offer(item_id, title, price, suggested if suggested else None))
-    if malformed:
-        log.warning("Skipped %d market objects without itemId, title or a string-of-cents price", malformed)
+        else:
+            offers.append(offer)
     cursor = body.get("cursor")
     return MarketPage(tuple(offers), cursor if isinstance(cursor, str) else "", malformed)

@@ -25,3 +25,4 @@ class RequestStats:
     transport_errors: int = 0
     waited_s: float = 0.0  # in the shared rate limiter
     http_s: float = 0.0  # sending and waiting for answers
+    malformed: int = 0  # listings skipped because a field was missing or outside what we can hold

@@ -19,9 +19,7 @@ ITEMS_PATH = "/marketplace-api/v1/items"
 BREADCRUMBS_MESSAGE = "Test breadcrumbs: the trail of an arbitrage scan"
 ERROR_MESSAGE = "Test error: raised on purpose by /test_sentry to check error reporting"
 API_ERROR_MESSAGE = f"API Rate Limit: DMarket answered 429 to GET {ITEMS_PATH}, retry after 60s (test)"
-SELFTEST_TITLES = frozenset(
-    {BREADCRUMBS_MESSAGE, f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {API_ERROR_MESSAGE}"}
-)
+SELFTEST_TITLES = frozenset({BREADCRUMBS_MESSAGE, f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {API_ERROR_MESSAGE}"})
 # Free-text searches that find those titles (Sentry matches substrings, case-insensitively).
 SELFTEST_TITLE_SEARCH_TERMS = ("Test breadcrumbs", "raised on purpose by /test_sentry", "API Rate Limit")
 

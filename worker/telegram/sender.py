@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 # One call: four attempts within 30 s. A 429's retry_after is honoured exactly; a longer one than the
 # deadline allows fails the call at once with TelegramRateLimited, whose retry_after_s tells the caller
 # (the outbox) when to try again.
+MAX_MESSAGE_UTF16 = 4096
+_TAG_RE = re.compile(r"<[^>]*>")
 DEFAULT_POLICY = RetryPolicy(max_attempts=4, deadline_s=30.0, base_s=0.5, max_backoff_s=10.0)
 TIMEOUT_S = 10.0
 
@@ -129,7 +133,36 @@ class TelegramSender:
                 raise
 
 
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut_utf16(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` within ``limit`` UTF-16 units; a surrogate pair is never split."""
+    if utf16_len(text) <= limit:
+        return text
+    units = text.encode("utf-16-le")[: limit * 2]
+    return units.decode("utf-16-le", errors="ignore")  # a half pair at the end is dropped, not sent
+
+
+def fit_message(text: str, parse_mode: str | None) -> tuple[str, str | None]:
+    """``text`` within Telegram's 4,096 UTF-16 units, never cut inside a tag or an entity.
+
+    Every message builder keeps to the limit itself (it shortens the plain parts before adding markup); this is
+    the last line of defence. Plain text is cut at a safe boundary; HTML that is too long is sent as its plain
+    text, cut, rather than as markup Telegram would refuse, so the message is never lost.
+    """
+    if utf16_len(text) <= MAX_MESSAGE_UTF16:
+        return text, parse_mode
+    if parse_mode == "HTML":
+        log.error("A %d-unit HTML message reached the sender; sending it as plain text", utf16_len(text))
+        text = html.unescape(_TAG_RE.sub("", text))
+    return cut_utf16(text, MAX_MESSAGE_UTF16 - 1) + "…", None
+
+
 def _message_payload(text: str, parse_mode: str | None, reply_markup: dict[str, Any] | None) -> dict[str, Any]:
+    text, parse_mode = fit_message(text, parse_mode)
     payload: dict[str, Any] = {"text": text, "link_preview_options": {"is_disabled": True}}
     if parse_mode:
         payload["parse_mode"] = parse_mode

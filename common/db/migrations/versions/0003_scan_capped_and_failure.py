@@ -1,4 +1,4 @@
-"""scan capped flag and failure kind
+"""scan capped flag, failure kind and skipped listings
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +20,11 @@ def upgrade() -> None:
     with op.batch_alter_table("scans", schema=None) as batch_op:
         batch_op.add_column(sa.Column("capped", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("failure", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("skipped_listings", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("scans", schema=None) as batch_op:
+        batch_op.drop_column("skipped_listings")
         batch_op.drop_column("failure")
         batch_op.drop_column("capped")
