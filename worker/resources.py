@@ -19,9 +19,10 @@ from common.db.database import Database
 from common.settings import Settings
 from worker.dmarket.client import DMarketClient
 from worker.dmarket.errors import DMarketNotConfigured
-from worker.dmarket.ratelimit import SharedRateLimiter
 from worker.dmarket.signing import InvalidKeyError, Signer
+from worker.ratelimit import Lane, SharedRateLimiter
 from worker.sentry_api import SentryApi, sentry_api_from_settings
+from worker.telegram.flood import FloodControl
 from worker.telegram.sender import TelegramNotConfigured, TelegramSender
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class Resources:
             health_check_interval=30,
         )
         self.database = Database(settings.database_url)
+        # One limiter for every shared budget this process spends: DMarket's, Telegram's flood limits.
+        self.limiter = SharedRateLimiter(self.redis)
         self._lock = threading.Lock()
         self._dmarket: DMarketClient | None = None
         self._sentry_api: SentryApi | None = None
@@ -78,13 +81,14 @@ class Resources:
         with self._lock:
             if self._dmarket is None:
                 signer = signer_from_settings(self.settings)
-                limiter = SharedRateLimiter(
-                    self.redis, rate_limit_key(signer.public_key_hex), rate_per_s=self.settings.dmarket_rate_limit_rps
+                lane = Lane.per_second(
+                    rate_limit_key(signer.public_key_hex), self.settings.dmarket_rate_limit_rps, margin_ms=20.0
                 )
                 self._dmarket = DMarketClient(
                     self.settings.dmarket_api_url,
                     signer,
-                    limiter,
+                    self.limiter,
+                    lane,
                     timeout_s=self.settings.dmarket_timeout_s,
                     max_attempts=self.settings.dmarket_max_attempts,
                 )
@@ -103,9 +107,9 @@ class Resources:
             if self._telegram is None:
                 if self.settings.telegram_bot_token is None:
                     raise TelegramNotConfigured("TELEGRAM_BOT_TOKEN is not set; cannot send Telegram messages")
-                self._telegram = TelegramSender(
-                    self.settings.telegram_bot_token.get_secret_value(), self.settings.telegram_api_base_url
-                )
+                token = self.settings.telegram_bot_token.get_secret_value()
+                flood = FloodControl(self.limiter, token)
+                self._telegram = TelegramSender(token, self.settings.telegram_api_base_url, flood=flood)
             return self._telegram
 
     def close(self) -> None:

@@ -31,8 +31,9 @@ def running_bot(
     loop = asyncio.new_event_loop()
     runtime = BotRuntime.create(settings, key_prefix=TEST_KEY_PREFIX)
     application = build_application(runtime)
-    for handler in extra_handlers() if extra_handlers else []:
-        application.add_handler(handler)
+    # Before the production handlers: the fallback for unknown commands must not take a test's command.
+    for position, handler in enumerate(extra_handlers() if extra_handlers else []):
+        application.handlers.setdefault(0, []).insert(position, handler)
     ready = threading.Event()
     failure: list[BaseException] = []
     stop = asyncio.Event()

@@ -11,7 +11,7 @@ from worker.arbitrage import messages
 from worker.arbitrage.model import ScanRequest
 from worker.resources import Resources
 from worker.telegram.outbox import send_once
-from worker.telegram.sender import TelegramNotConfigured, TelegramSendError
+from worker.telegram.sender import TelegramFloodWait, TelegramNotConfigured, TelegramSendError
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,15 @@ class Progress:
         self._page = pages
         language = self._resources.settings.bot_language
         request = self._request
-        self._edit(messages.progress_text(language, request.game, request.level, pages, items, found))
+        self._edit(messages.progress_text(language, request.game, request.level, pages, items, found), 0.0)
 
     def waiting(self, wait_s: float) -> None:
+        """Worth a second in the chat's queue: the scan is about to sit still for ``wait_s`` (at least 2 s)."""
         language = self._resources.settings.bot_language
         request = self._request
-        self._edit(messages.waiting_text(language, request.game, request.level, self._page + 1, wait_s))
+        self._edit(messages.waiting_text(language, request.game, request.level, self._page + 1, wait_s), 1.5)
 
-    def _edit(self, text: str) -> None:
+    def _edit(self, text: str, flood_wait_s: float) -> None:
         request = self._request
         if request.message_id is None:
             return
@@ -51,7 +52,11 @@ class Progress:
             key = PROGRESS_KEY.format(chat_id=request.chat_id)
             if not self._resources.redis.set(key, "1", nx=True, px=PROGRESS_INTERVAL_MS):
                 return
-            self._resources.telegram().edit_message_text(request.chat_id, request.message_id, text, policy=ONCE)
+            sender = self._resources.telegram()
+            sender.edit_message_text(request.chat_id, request.message_id, text, policy=ONCE, flood_wait_s=flood_wait_s)
+        except TelegramFloodWait:
+            # The chat's slot is taken (the "queued" reply, a moment ago): let the next page try at once.
+            self._resources.redis.delete(PROGRESS_KEY.format(chat_id=request.chat_id))
         except (redis.RedisError, TelegramSendError, TelegramNotConfigured) as exc:
             log.warning("Progress update for scan %s skipped: %r", request.task_id, exc)
 

@@ -20,11 +20,12 @@ from worker.dmarket.errors import (
     DMarketAPIError,
     DMarketError,
     DMarketUnreachable,
+    RateBudgetExhausted,
     RateLimitError,
 )
 from worker.dmarket.models import Offer, RequestStats
-from worker.dmarket.ratelimit import SharedRateLimiter
 from worker.dmarket.signing import Signer
+from worker.ratelimit import BudgetExhausted, Lane, SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class DMarketClient:
         base_url: str,
         signer: Signer,
         limiter: SharedRateLimiter,
+        lane: Lane,
         timeout_s: float = 10.0,
         max_attempts: int = 5,
         deadline_s: float = REQUEST_DEADLINE_S,
@@ -66,6 +68,7 @@ class DMarketClient:
         self._base_url = base_url.rstrip("/")
         self._signer = signer
         self._limiter = limiter
+        self._lane = lane  # the market-items budget, shared by every worker with the same API key
         self.retry_policy = RetryPolicy(max_attempts, deadline_s, backoff_base_s, backoff_max_s)
         self._sleep = sleep
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
@@ -151,7 +154,11 @@ class DMarketClient:
             raise
 
     def _send(self, path: str, path_with_query: str, stats: RequestStats) -> Any:
-        stats.waited_s += self._limiter.acquire()
+        try:
+            stats.waited_s += self._limiter.acquire([self._lane])
+        except BudgetExhausted as exc:
+            # The queue of reservations is longer than anyone should wait: refuse before asking DMarket.
+            raise RateBudgetExhausted(exc.wait_s) from None
         # Signed after waiting for the slot, on every attempt: X-Sign-Date must be fresh (DMarket refuses
         # signatures older than two minutes) and a retry must never reuse a signature.
         request = self._http.build_request(
@@ -182,7 +189,7 @@ class DMarketClient:
             if retry_after_s is None:  # missing or unreadable: one of DMarket's one-second windows
                 retry_after_s = DEFAULT_RETRY_AFTER_S
             add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=retry_after_s)
-            self._limiter.penalize(retry_after_s)
+            self._limiter.penalize(self._lane, retry_after_s)
             raise RateLimitError(retry_after_s, _excerpt(response))
         if response.status_code in (401, 403):
             raise AuthenticationError(response.status_code, _excerpt(response))

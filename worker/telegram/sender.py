@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from common.retry import RetryPolicy
+from worker.ratelimit import BudgetExhausted
+from worker.telegram.flood import FloodControl
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 # deadline allows fails the call at once with TelegramRateLimited, whose retry_after_s tells the caller
 # (the outbox) when to try again.
 MAX_MESSAGE_UTF16 = 4096
+# Calls that put something in a chat, and so count against Telegram's flood limits.
+SENDING_METHODS = frozenset({"sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage"})
 _TAG_RE = re.compile(r"<[^>]*>")
 DEFAULT_POLICY = RetryPolicy(max_attempts=4, deadline_s=30.0, base_s=0.5, max_backoff_s=10.0)
 TIMEOUT_S = 10.0
@@ -51,6 +55,10 @@ class TelegramRateLimited(TelegramSendError):
         self.retry_after_s = retry_after_s
 
 
+class TelegramFloodWait(TelegramRateLimited):
+    """Our own shared flood control: this chat's next slot is further away than the call may wait. Not sent."""
+
+
 class TelegramTransient(TelegramSendError):
     """A 5xx or a transport error: the same call may well succeed later."""
 
@@ -65,10 +73,12 @@ class TelegramSender:
         timeout_s: float = TIMEOUT_S,
         policy: RetryPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
+        flood: FloodControl | None = None,
     ) -> None:
         self._client = httpx.Client(base_url=f"{api_base_url}/bot{token}/", timeout=timeout_s)
         self.policy = policy
         self._sleep = sleep
+        self._flood = flood
 
     def __repr__(self) -> str:
         return "TelegramSender()"
@@ -76,12 +86,29 @@ class TelegramSender:
     def close(self) -> None:
         self._client.close()
 
-    def call(self, method: str, payload: dict[str, Any], policy: RetryPolicy | None = None) -> Any:
-        """POST one Bot API method and return its ``result``; TelegramSendError (or a subclass) when it fails."""
-        retrying = (policy or self.policy).retrying(_retryable, _server_wait_s, sleep=self._sleep)
-        return retrying(self._attempt, method, payload)
+    def call(
+        self, method: str, payload: dict[str, Any], policy: RetryPolicy | None = None, flood_wait_s: float | None = None
+    ) -> Any:
+        """POST one Bot API method and return its ``result``; TelegramSendError (or a subclass) when it fails.
 
-    def _attempt(self, method: str, payload: dict[str, Any]) -> Any:
+        ``flood_wait_s``: how long to wait for the chat's slot under the shared flood limits; by default a
+        courtesy call (one attempt) does not wait at all, and others wait up to half their deadline.
+        """
+        policy = policy or self.policy
+        if flood_wait_s is None:
+            flood_wait_s = 0.0 if policy.max_attempts == 1 else policy.deadline_s / 2
+        retrying = policy.retrying(_retryable, _server_wait_s, sleep=self._sleep)
+        return retrying(self._attempt, method, payload, flood_wait_s)
+
+    def _attempt(self, method: str, payload: dict[str, Any], flood_wait_s: float = 0.0) -> Any:
+        chat_id = payload.get("chat_id")
+        if self._flood is not None and method in SENDING_METHODS and isinstance(chat_id, int):
+            try:
+                self._flood.acquire(chat_id, flood_wait_s)
+            except BudgetExhausted as exc:
+                raise TelegramFloodWait(
+                    method, "shared flood limit: the chat's next slot is later", exc.wait_s
+                ) from None
         try:
             response = self._client.post(method, json=payload)
         except httpx.TransportError as exc:
@@ -122,11 +149,12 @@ class TelegramSender:
         parse_mode: str | None = "HTML",
         reply_markup: dict[str, Any] | None = None,
         policy: RetryPolicy | None = None,
+        flood_wait_s: float | None = None,
     ) -> None:
         """Replace the text of a message the bot sent. Whatever the answer's shape, success is success."""
         payload = _message_payload(text, parse_mode, reply_markup) | {"chat_id": chat_id, "message_id": message_id}
         try:
-            self.call("editMessageText", payload, policy)
+            self.call("editMessageText", payload, policy, flood_wait_s)
         except TelegramSendError as exc:
             # Re-sending the same text (e.g. a redelivered task) is not an error for us.
             if "message is not modified" not in exc.description:
