@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from common.settings import Settings
 from tests.support import environment
 from tests.support.capture import CapturingTransport
 from tests.support.settings import make_settings, settings_env
-from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess, start_worker
 
 pytest_plugins = [
     "tests.plugins.sandbox_dmarket",
@@ -160,25 +157,6 @@ def worker_thread(celery_app: object, redis_url: str) -> Iterator[None]:
         yield
 
 
-@dataclass
-class WorkerProcess:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def worker_process(celery_app: object, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Factory: `celery -A tests.support.tasks worker` as a real prefork process, on these settings' environment."""
@@ -190,24 +168,18 @@ def worker_process(celery_app: object, tmp_path: Path) -> Iterator[Callable[...,
         extra_env: dict[str, str] | None = None,
         queues: str | None = None,
     ) -> WorkerProcess:
-        name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        log_path = tmp_path / f"worker-{len(started)}.log"
         env = {**os.environ, **(settings_env(settings) if settings else {}), **(extra_env or {})}
-        argv = [sys.executable, "-m", "celery", "-A", "tests.support.tasks", "worker", "-P", "prefork"]
-        argv += ["-c", str(concurrency), "-n", name, "--without-mingle", "--without-gossip", "-l", "INFO"]
-        if queues:
-            argv += ["-Q", queues]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        worker = WorkerProcess(name=name.replace("%h", os.uname().nodename), process=proc, log_path=log_path)
-        started.append(worker)
-        control = celery_app.control  # type: ignore[attr-defined]
-        wait_until(
-            lambda: proc.poll() is not None or control.ping(destination=[worker.name], timeout=0.5),
-            timeout_s=30,
-            what=f"worker {worker.name} to answer ping",
+        worker = start_worker(
+            celery_app,
+            "tests.support.tasks",
+            env=env,
+            log_path=tmp_path / f"worker-{len(started)}.log",
+            pool="prefork",
+            concurrency=concurrency,
+            queues=queues.split(",") if queues else None,
+            name_prefix="test",
         )
-        assert proc.poll() is None, worker.log()
+        started.append(worker)
         return worker
 
     yield start

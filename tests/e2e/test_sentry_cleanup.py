@@ -546,6 +546,37 @@ def test_cli_on_a_database_that_was_never_migrated_says_how_to_migrate(cli_env: 
         assert "Traceback" not in result.stderr
 
 
+def test_cli_names_missing_credentials_before_anything_about_the_database(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """From another directory, with no token and a database never migrated: the credentials come first."""
+    env = {**cli_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    env.pop("SENTRY_AUTH_TOKEN")
+    result = cli(env, "--test-only")
+    assert result.returncode == 2, result.stderr
+    assert "SENTRY_AUTH_TOKEN" in result.stderr
+    assert "audit tables" not in result.stderr
+
+
+def test_a_non_numeric_project_id_from_the_slug_lookup_is_refused() -> None:
+    """It would become the `project=` filter of every search and bulk call."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from sandbox.server import running
+
+    async def project(_: object) -> JSONResponse:
+        return JSONResponse({"id": "sandbox-project", "slug": "sandbox-project"})
+
+    app = Starlette(routes=[Route("/api/0/projects/org/sandbox-project/", project)])
+    with running(app) as server, SentryApi(server.url, "token", "org", "sandbox-project") as api:
+        with pytest.raises(SentryApiError, match="answered id 'sandbox-project'; expected the numeric project id"):
+            api.project_id()
+        with pytest.raises(SentryApiError):
+            next(api.iter_issue_pages("test:true"))
+
+
 def test_cli_names_the_missing_scope_when_the_token_may_not_delete(
     sentry_sandbox: SentrySandbox, cli_env: dict[str, str]
 ) -> None:

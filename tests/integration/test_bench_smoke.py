@@ -1,4 +1,7 @@
-"""The Celery benchmark runs end to end (quick sizes). It checks that it works, not how fast: no timings here."""
+"""The Celery benchmark runs end to end (quick sizes). It checks that it works, not how fast: no timings here.
+
+Round trips are counted, not timed, so the producer's two per send is checked here.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_celery_quick_run_prints_both_tables() -> None:
+    """Enqueue latency for the producer, the previous path and the hop; Redis traffic; throughput off/bare/ours."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_celery", "--quick"],
         cwd=ROOT,
@@ -22,9 +26,16 @@ def test_bench_celery_quick_run_prints_both_tables() -> None:
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    for header in ("Celery enqueue latency", "p50", "p99", "bot.queue.enqueue", "Worker throughput", "median"):
-        assert header in done.stdout, done.stdout
-    assert "on (traces 0.1)" in done.stdout
+    out = done.stdout
+    for header in ("Celery enqueue latency", "p50", "p99", "Redis per enqueue", "Worker throughput", "median"):
+        assert header in out, out
+    for row in ("previous: apply_async in to_thread (baseline)", "bot.producer.Producer.send", "to_thread hop alone"):
+        assert row in out, out
+    for mode in ("off", "bare sdk, Celery integration only", "ours (init_sentry)"):
+        assert f"\n{mode} " in out, out
+    # What the producer exists for: two round trips a send, no result-channel SUBSCRIBE.
+    assert "goal: the producer is 2 round trips per enqueue: met" in out, out
+    assert "ours / bare, per-task cost above off: CPU " in out, out
 
 
 def test_bench_celery_rejects_bad_arguments_with_a_clear_message() -> None:
@@ -38,3 +49,16 @@ def test_bench_celery_rejects_bad_arguments_with_a_clear_message() -> None:
 
     assert done.returncode == 2
     assert "--tasks must be between" in done.stderr
+
+
+def test_bench_celery_rejects_a_redis_url_that_is_not_redis() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_celery", "--redis-url", "http://127.0.0.1:6379/14"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert done.returncode == 2
+    assert "--redis-url must look like redis://" in done.stderr

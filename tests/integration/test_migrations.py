@@ -35,3 +35,30 @@ def test_head_matches_the_models(database_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_times_come_back_aware_utc_on_every_backend(database_url: str) -> None:
+    """SQLite has no time zones: stored and read back, a time must still compare with an aware one."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import pytest
+
+    from common.db.database import Database
+    from common.db.models import Scan
+
+    database = Database(database_url)
+    moscow = timezone(timedelta(hours=3))
+    started = datetime(2026, 3, 2, 15, 0, tzinfo=moscow)
+    try:
+        with database.session() as session:
+            session.add(Scan(task_id="tz", user_id=1, chat_id=1, game="csgo", level="pro", started_at=started))
+        with database.session() as session:
+            scan = session.query(Scan).filter_by(task_id="tz").one()
+            assert scan.started_at == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+            assert scan.started_at.tzinfo == UTC
+            assert scan.created_at.tzinfo == UTC
+        naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the naive time is the point
+        with pytest.raises(Exception, match="naive datetime"), database.session() as session:
+            session.add(Scan(task_id="naive", user_id=1, chat_id=1, game="csgo", level="pro", started_at=naive))
+    finally:
+        database.dispose()
