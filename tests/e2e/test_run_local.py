@@ -56,8 +56,13 @@ def stop(launcher: subprocess.Popen[str]) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_cleanly(tmp_path: Path) -> None:
-    launcher, output = launch(tmp_path, "--concurrency", "1", DATABASE_URL=f"sqlite:///{tmp_path / 'app.sqlite3'}")
+def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_cleanly(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    # PostgreSQL with a password in its URL (the test server trusts any): the banner must never show it.
+    password = "Sup3r-Secret-Pw"
+    database_url = postgres_database.replace("postgres@", f"postgres:{password}@", 1)
+    launcher, output = launch(tmp_path, "--concurrency", "1", DATABASE_URL=database_url)
     try:
         wait_until(
             lambda: any("Press Ctrl-C" in line for line in output) or launcher.poll() is not None,
@@ -75,6 +80,8 @@ def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_clean
         assert "an admin" in banner
         assert "interactive (scans,sentry,default, 1 processes), maintenance (1)" in banner
         assert re.search(r"Logs .*\{redis,worker,maintenance,beat,bot,flower\}\.log", banner), banner
+        assert password not in banner
+        assert "Database          postgresql+psycopg://postgres:***@" in banner
 
         with TelegramSandboxClient(telegram_url) as telegram:
             telegram.send_message(1001, 1001, "/start")
@@ -90,6 +97,7 @@ def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_clean
         code = stop(launcher)
     assert code == 0, "".join(output)
     assert "stopping worker" in "".join(output)
+    assert password not in "".join(output)
 
 
 @pytest.mark.slow
