@@ -1,1 +1,0 @@
-"""Code shared by the bot and the workers: settings, observability, database."""

@@ -1,1 +1,0 @@
-"""Arbitrage scans: the pure engine and messages, the scan workflow, its store and its delivery to Telegram."""

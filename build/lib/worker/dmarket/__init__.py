@@ -1,1 +1,0 @@
-"""DMarket's trading API: request signing, the shared rate limit and the HTTP client."""

@@ -1,1 +1,0 @@
-"""Messages from workers to Telegram: the Bot API sender and the idempotent outbox."""
