@@ -42,16 +42,32 @@ _status: SentryStatus | None = None
 IGNORED_TRANSACTIONS = frozenset({"/healthz"})
 
 
+def _redundant(event: Event, hint: Hint) -> bool:
+    """An event that repeats another one's news: a killed pool process is reported once, by the pool.
+
+    When a prefork child dies mid-task, the pool logs "Process ... exited with ..." (the one real problem) and
+    the task's request logs "Task handler raised error: WorkerLostError" (the same death, seen again); with
+    acks_late and reject_on_worker_lost the task itself is requeued, so the second line adds nothing.
+    """
+    if event.get("logger") != "celery.worker.request":
+        return False
+    values = (event.get("exception") or {}).get("values") or []
+    return any(value.get("type") == "WorkerLostError" for value in values)
+
+
 def _make_hooks(scrubber: Scrubber) -> dict[str, Any]:
-    def before_send(event: Event, hint: Hint) -> Event:
+    def before_send(event: Event, hint: Hint) -> Event | None:
         # Crons check-ins pass through here too; they must be scrubbed, never dropped.
+        if event.get("type") != "check_in" and _redundant(event, hint):
+            return None
         scrubbed: Event = scrubber.data(event)
         return scrubbed
 
     def before_send_transaction(event: Event, hint: Hint) -> Event | None:
         if event.get("transaction") in IGNORED_TRANSACTIONS:
             return None
-        return before_send(event, hint)
+        scrubbed: Event = scrubber.data(event)
+        return scrubbed
 
     def before_breadcrumb(crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb:
         scrubbed: Breadcrumb = scrubber.data(crumb)
