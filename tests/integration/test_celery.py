@@ -34,15 +34,12 @@ def test_every_route_names_a_declared_queue() -> None:
     assert len({queue.routing_key for queue in app.conf.task_queues}) == len(QUEUES)
 
 
-def test_conventions_that_protect_work_are_configured() -> None:
-    conf = app.conf
-    assert conf.task_acks_late
-    assert conf.task_reject_on_worker_lost
-    assert conf.accept_content == ["json"]
-    assert conf.task_serializer == "json"
-    assert conf.worker_send_task_events
-    assert conf.task_send_sent_event
-    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit > conf.task_soft_time_limit
+def test_a_pickled_message_is_refused_and_never_runs(worker_thread: None) -> None:
+    """JSON only: a shared broker must not be a way to run code in the workers."""
+    refused = add.apply_async((2, 3), serializer="pickle")
+    # FIFO on one queue, one worker: once this JSON task has run, the pickled one was already handled.
+    assert add.apply_async((1, 1)).get(timeout=10) == 2
+    assert refused.state == "PENDING"  # it never ran, and never will
 
 
 def test_a_task_whose_worker_process_is_killed_runs_again_and_completes(
