@@ -13,22 +13,21 @@ import multiprocessing
 import os
 import sys
 import time
-import uuid
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import redis
 
 from common.markets import GAME_IDS, LEVELS
-from common.settings import load_settings
 from sandbox.dmarket import DEMO_PUBLIC_KEY_HEX, DEMO_SECRET_KEY_HEX, SandboxSettings, build_app, generate_market
 from sandbox.dmarket.client import DMarketSandboxClient
 from sandbox.server import running
-from worker.dmarket.arbitrage import Offer, Rules, find_opportunities
-from worker.dmarket.client import DMarketClient
-from worker.dmarket.ratelimit import SharedRateLimiter
-from worker.dmarket.signing import Signer
-from worker.scanning import scan_market
+from tests.support.settings import make_settings
+from worker.arbitrage import workflow
+from worker.arbitrage.engine import Opportunity, Rules, find_opportunities
+from worker.arbitrage.workflow import scan_market
+from worker.dmarket.models import Offer
+from worker.resources import Resources, rate_limit_key
 
 RATE_PER_S = 10  # DMarket's market-items limit with API keys
 ITEMS_PER_GAME = 20_000
@@ -38,25 +37,30 @@ ENGINE_ROUNDS = 5
 REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 
 
+# The default fees and minimum profits, whatever the environment or a .env says.
+SETTINGS = make_settings()
+
+
 def rules_for(game: str) -> Rules:
-    settings = load_settings(_env_file=None)
-    return Rules(LEVELS[LEVEL], settings.arbitrage_fee_bp(game), settings.arbitrage_min_profit_bp(LEVEL))
+    return workflow.rules_for(SETTINGS, game, LEVEL)
 
 
-def scan_in_process(args: tuple[str, str, str]) -> dict[str, Any]:
-    """One worker process: its own client and Redis connection, the shared limiter key; scans one game."""
-    base_url, limiter_key, game = args
-    connection = redis.Redis.from_url(REDIS_URL)
-    client = DMarketClient(
-        base_url,
-        Signer(DEMO_PUBLIC_KEY_HEX, DEMO_SECRET_KEY_HEX),
-        SharedRateLimiter(connection, limiter_key, rate_per_s=RATE_PER_S),
+def scan_in_process(args: tuple[str, str]) -> dict[str, Any]:
+    """One worker process: its own Resources (HTTP client, Redis connection), the key's shared limit; one game."""
+    base_url, game = args
+    settings = make_settings(
+        redis_url=REDIS_URL,
+        database_url="sqlite:///:memory:",  # a scan of the market alone stores nothing
+        dmarket_api_url=base_url,
+        dmarket_public_key=DEMO_PUBLIC_KEY_HEX,
+        dmarket_secret_key=DEMO_SECRET_KEY_HEX,
+        dmarket_rate_limit_rps=RATE_PER_S,
     )
+    resources = Resources(settings)  # the production wiring: client, limiter and lane as a worker builds them
     try:
-        result = scan_market(client, GAME_IDS[game], rules_for(game), MAX_PAGES)
+        result = scan_market(resources.dmarket(), GAME_IDS[game], rules_for(game), MAX_PAGES)
     finally:
-        client.close()
-        connection.close()
+        resources.close()
     return {
         "game": game,
         "pages": result.pages,
@@ -70,13 +74,17 @@ def scan_in_process(args: tuple[str, str, str]) -> dict[str, Any]:
 def run_scenario(base_url: str, control: DMarketSandboxClient, games: list[str], market: Any) -> dict[str, Any]:
     control.reset()
     control.configure(rate_limit_rps=RATE_PER_S)
-    limiter_key = f"bench-scan:ratelimit:{uuid.uuid4().hex}"
+    # Every process shares the demo key's lane, as workers with one DMarket key do; each scenario starts afresh.
+    limiter = redis.Redis.from_url(REDIS_URL)
+    limiter_key = rate_limit_key(DEMO_PUBLIC_KEY_HEX)
+    limiter.delete(limiter_key)
     context = multiprocessing.get_context("spawn")  # fresh interpreters, as separate worker processes are
     started = time.monotonic()
     with context.Pool(len(games)) as pool:
-        results = pool.map(scan_in_process, [(base_url, limiter_key, game) for game in games])
+        results = pool.map(scan_in_process, [(base_url, game) for game in games])
     wall_s = time.monotonic() - started
-    redis.Redis.from_url(REDIS_URL).delete(limiter_key)
+    limiter.delete(limiter_key)
+    limiter.close()
     log = control.requests()
     arrivals = sorted(entry["time"] for entry in log)
     served = sum(1 for entry in log if entry["status"] == 200)
@@ -96,7 +104,7 @@ def run_scenario(base_url: str, control: DMarketSandboxClient, games: list[str],
     }
 
 
-def expected_for(market: Any, game: str) -> list[Any]:
+def expected_for(market: Any, game: str) -> list[Opportunity]:
     offers = [Offer(i.item_id, i.title, i.price_cents, i.suggested_price_cents) for i in market[GAME_IDS[game]]]
     return find_opportunities(offers, rules_for(game))
 
@@ -127,10 +135,9 @@ def engine_throughput(market: Any) -> tuple[float, float, int]:
     for _ in range(ENGINE_ROUNDS):
         ours = find_opportunities(offers, rules)
     engine_s = time.perf_counter() - started
-    settings = load_settings(_env_file=None)
     started = time.perf_counter()
     for _ in range(ENGINE_ROUNDS):
-        naive = naive_opportunities(offers, settings.arbitrage_fee_percent, Decimal(rules.min_profit_bp) / 100)
+        naive = naive_opportunities(offers, SETTINGS.arbitrage_fee_percent, Decimal(rules.min_profit_bp) / 100)
     naive_s = time.perf_counter() - started
     assert {o.item_id for o in ours} == {o.item_id for o in naive}, "the baseline must find the same offers"
     total = len(offers) * ENGINE_ROUNDS

@@ -47,6 +47,9 @@ class RedisServer:
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
             wait_until(lambda: self._answers(client), timeout_s=10, what=f"redis-server on {self.port}")
+        except BaseException:
+            self.stop()  # never leave a server behind that nobody waits for
+            raise
         finally:
             client.close()
 
