@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services lint typecheck bench chat migrate lock clean
+.PHONY: run test chaos install services lint typecheck bench chat migrate lock clean
 
 # The locked versions (requirements/dev.txt), then the project itself without resolving anything again.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -21,9 +21,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m scripts.run_local
 
-## test: every test, against real Redis, PostgreSQL and Celery workers (started here when down).
+## test: every test but the chaos suite, against real Redis, PostgreSQL and Celery workers (started when down).
 test: $(STAMP) services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not chaos"
+
+## chaos: the fault-injection suite (killed workers, Redis and PostgreSQL outages, hostile peers); slow.
+chaos: $(STAMP) services
+	$(BIN)/python -m pytest -m chaos
 
 services:
 	@bash scripts/ensure_services.sh

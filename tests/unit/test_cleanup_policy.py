@@ -225,7 +225,7 @@ def test_every_selected_issue_gets_one_decision_and_the_cap_holds(issues: list[I
 # ---- the bot's /cleanup arguments -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("words", [["old", "²"], ["old", "٣٠"], ["old", "3651"], ["old", "0"], ["old"], ["soon"]])
+@pytest.mark.parametrize("words", [["old", "²"], ["old", "٣٠"], ["old", "3651"], ["old", "0"], ["soon"]])
 def test_cleanup_command_arguments_that_do_not_fit_are_usage_errors(words: list[str]) -> None:
     from bot.arguments import UsageError
     from bot.handlers.cleanup import parse_arguments
@@ -233,6 +233,16 @@ def test_cleanup_command_arguments_that_do_not_fit_are_usage_errors(words: list[
     with pytest.raises(UsageError) as caught:
         parse_arguments(words)
     assert caught.value.value == words[-1]
+
+
+def test_old_without_a_number_says_the_number_is_missing() -> None:
+    from bot.arguments import UsageError
+    from bot.handlers.cleanup import parse_arguments
+
+    with pytest.raises(UsageError) as caught:
+        parse_arguments(["old"])
+    assert caught.value.value is None
+    assert caught.value.after == "old"
 
 
 def test_cleanup_command_arguments_in_any_order_and_case() -> None:
