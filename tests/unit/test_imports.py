@@ -88,3 +88,19 @@ def loaded_by_pure_modules() -> list[str]:
 @pytest.mark.parametrize("library", IO_LIBRARIES)
 def test_pure_modules_load_no_io_library(library: str, loaded_by_pure_modules: list[str]) -> None:
     assert library not in loaded_by_pure_modules
+
+
+def test_the_bot_imports_nothing_of_the_worker_but_the_shared_contract() -> None:
+    """bot ↔ worker share common/contract.py only; the bot never loads the DMarket client, cleanup or models."""
+    loaded = run(
+        """
+import importlib, json, pkgutil, sys
+import bot, bot.handlers
+for info in [*pkgutil.walk_packages(bot.__path__, prefix="bot.")]:
+    if not info.name.endswith("__main__"):
+        importlib.import_module(info.name)
+import bot.__main__  # noqa: F401
+print(json.dumps(sorted(name for name in sys.modules if name == "worker" or name.startswith("worker."))))
+"""
+    )
+    assert loaded == []
