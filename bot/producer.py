@@ -35,6 +35,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from common.contract import ROUTES, TaskCall, abandoned_key
+from common.observability.breadcrumbs import trail_header
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,8 @@ class Producer:
             queue=call.QUEUE,
             task_id=task_id,
             expires=expires_s,
-            headers=headers,
+            # The command's breadcrumbs travel with the task, so the worker's events show the whole trail.
+            headers={**trail_header(), **(headers or {})},
             retry=False,  # the user gets an answer, not a hung handler
         )
 

@@ -12,6 +12,7 @@ import threading
 from typing import Any, cast
 
 import redis
+import sentry_sdk
 from celery import Celery, Task
 from celery.exceptions import Reject
 from celery.schedules import crontab
@@ -28,6 +29,7 @@ from kombu.entity import Exchange, Queue
 import beat_schedule
 from common.contract import QUEUES, ROUTES, abandoned_key
 from common.logs import configure_logging
+from common.observability.breadcrumbs import TRAIL_HEADER, replay_trail
 from common.observability.sdk import init_sentry
 from common.retry import RetryPolicy
 from common.settings import Settings, load_settings_or_exit
@@ -45,14 +47,45 @@ VISIBILITY_TIMEOUT_S = 2 * 60 * 60
 BROKER_SOCKET_TIMEOUT_S = 2.0
 
 
+class TaskFailed(Exception):
+    """The task failed for good and was already reported: Celery's FAILURE, without a second Sentry event.
+
+    ``summary`` is what Flower and the result show; ``status`` the Sentry span status the task's transaction
+    ends with (common/observability/failures.py); ``result`` what the task would have returned (its counters).
+    The arguments are the exception's ``args``, so the JSON result backend rebuilds it as it was raised.
+    """
+
+    def __init__(self, summary: str, status: str = "internal_error", result: dict[str, Any] | None = None) -> None:
+        super().__init__(summary, status, result)
+        self.summary, self.status, self.result = summary, status, result
+
+    def __str__(self) -> str:
+        return self.summary
+
+
 class BaseTask(Task):  # type: ignore[misc]
     """Every task: the process's resources, and the project's retry policy for a task retried as a whole."""
 
     retry_policy = RetryPolicy(max_attempts=6, deadline_s=3600.0, base_s=2.0, max_backoff_s=300.0)
+    # Reported where it happened; Celery logs it without a traceback and sentry-sdk does not capture it again.
+    throws = (TaskFailed,)
 
     @property
     def resources(self) -> Resources:
         return cast("WorkerApp", self.app).resources
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Inside the Sentry integration's per-task scope: the sender's trail comes first, then the task's own.
+        headers = self.request.headers or {}
+        replay_trail(self.request.get(TRAIL_HEADER) or headers.get(TRAIL_HEADER))
+        return super().__call__(*args, **kwargs)
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Runs inside the task's transaction, after sentry-sdk marked it internal_error: say what really failed.
+        if isinstance(exc, TaskFailed):
+            span = sentry_sdk.get_current_span()
+            if span is not None:
+                span.set_status(exc.status)
 
     def abandoned_by_sender(self) -> bool:
         """The bot told its user this send failed (bot.producer marks it): such a task must not run."""

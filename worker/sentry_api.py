@@ -41,6 +41,7 @@ _LINK_RE = re.compile(
     r'<(?P<url>[^>]*)>;\s*rel="(?P<rel>\w+)";\s*results="(?P<results>\w+)";\s*cursor="(?P<cursor>[^"]*)"'
 )
 _ISSUE_ID_RE = re.compile(r"^[1-9]\d{0,19}$")
+_EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PROJECT_ID_RE = _ISSUE_ID_RE
 # Every 429 waits at least this long (plus jitter), whatever the headers say: `Retry-After: 0` or a reset
 # time in the past would otherwise retry at once, again and again, without ever filling the time budget.
@@ -271,6 +272,23 @@ class SentryApi:
         if not isinstance(body, list):
             raise SentryApiError(f"expected a JSON list of environments from {path}, got {type(body).__name__}")
         return sorted({str(env["name"]) for env in body if isinstance(env, dict) and env.get("name")})
+
+    def event_stored(self, event_id: str) -> bool:
+        """Sentry has stored the event and can show it (the project's event by id); False while it has not.
+
+        Ingestion is asynchronous, so a False now may be True in a second; callers poll within a deadline.
+        Needs project:read.
+        """
+        if not _EVENT_ID_RE.match(event_id):
+            raise ValueError(f"an event id is 32 lowercase hex digits, got {event_id[:40]!r}")
+        path = f"/api/0/projects/{self.organization}/{self.project}/events/{event_id}/"
+        try:
+            self._request("GET", path)
+        except SentryApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def resolve_issues(self, ids: Sequence[str]) -> None:
         """Set status=resolved on exactly these issues (one PUT per chunk of ids)."""

@@ -11,7 +11,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.arguments import UsageError, usage_reply
-from bot.observed import observed_command
+from bot.observed import ALREADY_RUNNING, INVALID_ARGUMENT, UNAVAILABLE, command_status, observed_command
 from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import language, runtime_of
@@ -113,6 +113,7 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         choice = parse_arguments(context.args or [])
     except UsageError as exc:
+        command_status(INVALID_ARGUMENT)
         await message.reply_text(usage(lang, exc.value))
         return
 
@@ -128,12 +129,15 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             try:
                 await runtime.producer.send(call, task_id=task_id)
             except QueueUnavailable as exc:
+                command_status(UNAVAILABLE)
                 await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
                 return
             slot.hand_over()
     except SlotTaken:
+        command_status(ALREADY_RUNNING)
         await message.reply_text(translate(TEXTS, "already_running", lang))
     except SlotUnavailable as exc:
+        command_status(UNAVAILABLE)
         # Redis is the broker too: nothing could be queued anyway. One event, one clear answer.
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("component", "telegram")

@@ -14,7 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.arguments import UsageError, usage_reply, usage_reply_for
-from bot.observed import observed_command
+from bot.observed import INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE, command_status, observed_command
 from bot.pending import edit_markup_quietly, edit_quietly, pending, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
@@ -146,6 +146,7 @@ async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, la
     try:
         await runtime.producer.send(call)
     except QueueUnavailable as exc:
+        command_status(UNAVAILABLE)
         await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
 
@@ -162,11 +163,13 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user = update.effective_message, update.effective_user
     assert message is not None
     if not is_admin(context, user.id if user else None):
+        command_status(PERMISSION_DENIED)
         await message.reply_text(translate(TEXTS, "admins_only", lang))
         return
     try:
         choice = parse_arguments(context.args or [])
     except UsageError as exc:
+        command_status(INVALID_ARGUMENT)
         await message.reply_text(usage_for(exc, lang))
         return
     async with pending_reply(message, _queued_text(choice, lang), lang) as queued:
@@ -181,6 +184,7 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     assert query is not None
     assert query.data is not None
     if not is_admin(context, query.from_user.id):
+        command_status(PERMISSION_DENIED)
         await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
         return
     confirmed = query.data.startswith(CONFIRM_CALLBACK_PREFIX)
@@ -188,6 +192,7 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     try:
         previewed = parse_arguments(words)
     except UsageError:
+        command_status(INVALID_ARGUMENT)
         await query.answer(usage(lang)[:200], show_alert=True)
         return
     choice = CleanupChoice(previewed.test_only, previewed.older_than_days, previewed.delete, execute=True)
@@ -237,6 +242,7 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     query = update.callback_query
     assert query is not None
     if not is_admin(context, query.from_user.id):
+        command_status(PERMISSION_DENIED)
         await query.answer(translate(TEXTS, "admins_only", lang), show_alert=True)
         return
     await query.answer(translate(TEXTS, "cancelled", lang))

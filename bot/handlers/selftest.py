@@ -10,7 +10,15 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.arguments import usage_reply
-from bot.observed import observed_command
+from bot.observed import (
+    DEADLINE_EXCEEDED,
+    INTERNAL_ERROR,
+    INVALID_ARGUMENT,
+    PERMISSION_DENIED,
+    UNAVAILABLE,
+    command_status,
+    observed_command,
+)
 from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
 from bot.replies import NoAnswer, new_reply_key, wait_for_reply
@@ -67,6 +75,10 @@ def select_tests(args: list[str]) -> tuple[str, ...]:
     raise UnknownTestType(args[0])
 
 
+# How /sentry_info ends when the worker's part is missing (its transaction status).
+SILENT_STATUS = {"no_worker": DEADLINE_EXCEEDED, "queue_unavailable": UNAVAILABLE, "worker_failed": INTERNAL_ERROR}
+
+
 def _user_id(update: Update) -> int | None:
     return update.effective_user.id if update.effective_user else None
 
@@ -106,7 +118,10 @@ async def sentry_info(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     # Answer at once with the bot's part; the worker's part replaces the "asking" line when it arrives.
     reply = await message.reply_text(render_details(bot_status, None, lang))
-    await edit_quietly(reply, render_details(bot_status, await ask_worker(runtime_of(context)), lang))
+    worker = await ask_worker(runtime_of(context))
+    if isinstance(worker, WorkerSilent):
+        command_status(SILENT_STATUS.get(worker.reason, INTERNAL_ERROR))
+    await edit_quietly(reply, render_details(bot_status, worker, lang))
 
 
 @observed_command("test_sentry")
@@ -117,11 +132,13 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert message is not None
     user_id = _user_id(update)
     if user_id is None or not is_admin(context, user_id):
+        command_status(PERMISSION_DENIED)
         await message.reply_text(text("admins_only", lang))
         return
     try:
         tests = select_tests(context.args or [])
     except UnknownTestType as exc:
+        command_status(INVALID_ARGUMENT)
         usage = translate(TEXTS, "usage", lang, values="|".join((ALL_TESTS, *TEST_TYPES)))
         await message.reply_text(usage_reply(usage, lang, exc.given))
         return
@@ -131,6 +148,7 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             # Inside the command's transaction: the Celery integration carries the trace into the task.
             await runtime_of(context).producer.send(call, expires_s=TEST_RUN_EXPIRES_S)
         except QueueUnavailable as exc:
+            command_status(UNAVAILABLE)
             await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
 

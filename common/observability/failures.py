@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Literal, get_args
 
 # Sentry's levels, least to most severe (the guide's CRITICAL is Sentry's `fatal`).
-LEVELS = ("debug", "info", "warning", "error", "fatal")
+Level = Literal["debug", "info", "warning", "error", "fatal"]
+LEVELS: tuple[Level, ...] = get_args(Level)
 
 
 def level_at_least(level: str | None, floor: str) -> bool:
@@ -76,8 +78,9 @@ class Failure:
 
     kind: str
     component: str
-    level: str
+    level: Level
     transaction_status: str  # Sentry span status; never "ok" for a failure
+    raised_by: str = ""  # the exception types that end this way, for the table in docs/observability.md
 
     def fingerprint(self, exception_type: str) -> list[str]:
         """One issue per cause: the same kind with the same exception type groups together, wherever it struck."""
@@ -90,20 +93,60 @@ class Failure:
 # The scan's failure kinds (worker/arbitrage/messages.py has the user's sentence for each).
 FAILURES: dict[str, Failure] = {
     # DMarket kept answering 429 past the attempt budget: a risk (tier 2 digest), not a broken feature.
-    "rate_limited": Failure("rate_limited", "api", "warning", "resource_exhausted"),
+    "rate_limited": Failure("rate_limited", "api", "warning", "resource_exhausted", "RateLimitError"),
     # Our own shared budget was fully booked: nothing was asked of DMarket.
-    "busy": Failure("busy", "trading", "warning", "resource_exhausted"),
-    "auth_failed": Failure("auth_failed", "api", "error", "permission_denied"),
-    "not_configured": Failure("not_configured", "trading", "error", "failed_precondition"),
-    "dmarket_down": Failure("dmarket_down", "api", "error", "unavailable"),
-    "timeout": Failure("timeout", "trading", "error", "deadline_exceeded"),
-    "database": Failure("database", "database", "error", "unavailable"),
-    "internal": Failure("internal", "trading", "error", "internal_error"),
+    "busy": Failure("busy", "trading", "warning", "resource_exhausted", "RateBudgetExhausted"),
+    "auth_failed": Failure("auth_failed", "api", "error", "permission_denied", "AuthenticationError"),
+    "not_configured": Failure("not_configured", "trading", "error", "failed_precondition", "DMarketNotConfigured"),
+    "dmarket_down": Failure("dmarket_down", "api", "error", "unavailable", "DMarketAPIError (5xx), DMarketUnreachable"),
+    "timeout": Failure("timeout", "trading", "error", "deadline_exceeded", "SoftTimeLimitExceeded"),
+    # Still unreachable after the retries that span a realistic outage: the database is down (page at once).
+    "database": Failure("database", "database", "fatal", "unavailable", "SQLAlchemyError (OperationalError, ...)"),
+    "internal": Failure("internal", "trading", "error", "internal_error", "anything else (a bug)"),
+}
+
+
+# A Sentry cleanup run (beat's or /cleanup's) that failed for good.
+CLEANUP_FAILURES: dict[str, Failure] = {
+    # Sentry's Web API failed the run (5xx, unreachable, refused): the API's error, as for DMarket.
+    "cleanup_api": Failure(
+        "cleanup_api", "api", "error", "unavailable", "SentryApiError (SentryServerError, SentryAuthError, ...)"
+    ),
+    # SENTRY_AUTH_TOKEN / SENTRY_ORGANIZATION / SENTRY_PROJECT missing.
+    "cleanup_not_configured": Failure(
+        "cleanup_not_configured", "maintenance", "error", "failed_precondition", "SentryApiNotConfigured"
+    ),
+    # Another run held the project's lock for longer than this run's retries.
+    "cleanup_lock_busy": Failure("cleanup_lock_busy", "maintenance", "warning", "resource_exhausted", "LockHeld"),
+    # Anything else that ended the run as failed.
+    "cleanup_failed": Failure("cleanup_failed", "maintenance", "error", "internal_error", "RuntimeError"),
 }
 
 
 def failure(kind: str) -> Failure:
-    try:
-        return FAILURES[kind]
-    except KeyError:
-        raise ValueError(f"unknown failure kind {kind!r}, expected one of {sorted(FAILURES)}") from None
+    """The table's row for ``kind`` (a scan's or a cleanup's)."""
+    found = FAILURES.get(kind) or CLEANUP_FAILURES.get(kind)
+    if found is None:
+        raise ValueError(f"unknown failure kind {kind!r}, expected one of {sorted({*FAILURES, *CLEANUP_FAILURES})}")
+    return found
+
+
+def failure_table() -> str:
+    """The mapping as the Markdown table docs/observability.md shows (a test keeps the two the same)."""
+    rows = [
+        "| failure kind | exception | component | level | task span status | alert |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in (*FAILURES.values(), *CLEANUP_FAILURES.values()):
+        exception = row.raised_by.split(" ", 1)[0].rstrip(",")
+        rule = row.alert(exception)
+        alert = f"{rule.emoji} {rule.title} (tier {int(rule.tier)})" if rule else "none"
+        rows.append(
+            f"| `{row.kind}` | {row.raised_by} | `{row.component}` | {row.level} | `{row.transaction_status}` "
+            f"| {alert} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(failure_table())

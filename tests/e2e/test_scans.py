@@ -34,6 +34,7 @@ from tests.support.capture import CapturingTransport
 from tests.support.settings import make_settings
 from tests.support.tasks import app as celery_app
 from tests.support.waiting import wait_until
+from worker.app import TaskFailed
 from worker.arbitrage.engine import Offer, Opportunity, find_opportunities
 from worker.arbitrage.workflow import rules_for
 from worker.dmarket.client import DMarketClient
@@ -47,6 +48,7 @@ from worker.tasks.arbitrage import arbitrage_scan
 # Per test session, so that sessions running side by side on one Redis never share a user's keys.
 USER = CHAT = 5_000_000 + os.getpid() % 1_000_000
 TASK_TIMEOUT_S = 30
+GUIDE_CATEGORIES = {"telegram", "trading", "http", "error"}
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------------------
@@ -145,13 +147,43 @@ def scan(message_id: int | None, game: str, level: str, task_id: str | None = No
     )
 
 
-def failure_events(transport: CapturingTransport) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A DMarket failure's two events: the API error's own, and the scan's (which the user's message names)."""
+def failed(result: Any) -> dict[str, Any]:
+    """Wait for a scan that failed for good: Celery's FAILURE state, with the scan's outcome in it."""
+    try:
+        with pytest.raises(TaskFailed) as raised:
+            result.get(timeout=TASK_TIMEOUT_S)
+    finally:
+        # Unsubscribe now, while the result connection is up: left to AsyncResult.__del__, a failed result's
+        # unsubscribe runs whenever the collector does, reconnecting a socket nothing closes.
+        result.backend.remove_pending_result(result)
+    assert result.state == "FAILURE"
+    outcome = raised.value.result
+    assert isinstance(outcome, dict)
+    assert outcome["status"] == "failed"
+    assert str(raised.value) == outcome["error"]
+    return outcome
+
+
+def failure_event(transport: CapturingTransport, outcome: dict[str, Any]) -> dict[str, Any]:
+    """A failed scan's one Sentry event: the one the user's message names."""
     events = transport.items("event")
-    assert len(events) == 2, [e.get("message") or e.get("exception") for e in events]
-    [api] = [e for e in events if e.get("exception")]
-    [failed] = [e for e in events if not e.get("exception")]
-    return api, failed
+    assert [e["event_id"] for e in events] == [outcome["sentry_event_id"]], [
+        e.get("message") or e.get("exception") for e in events
+    ]
+    return events[0]
+
+
+def exception_type(event: dict[str, Any]) -> str:
+    return str(event["exception"]["values"][-1]["type"])
+
+
+def guide_trail(event: dict[str, Any]) -> list[str]:
+    """The event's breadcrumbs in the guide's categories, in order (log records' breadcrumbs fall between)."""
+    return [c["message"] for c in event["breadcrumbs"]["values"] if c.get("category") in GUIDE_CATEGORIES]
+
+
+def exception_value(event: dict[str, Any]) -> str:
+    return str(event["exception"]["values"][-1]["value"]).split("\n", 1)[0][:200]
 
 
 # -- the scan ---------------------------------------------------------------------------------------------
@@ -238,24 +270,19 @@ def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.throttle_next(5, retry_after_s=1)
 
-    result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
+    result = failed(scan(message_id, "csgo", "standard"))
 
-    assert (result["status"], result["failure"]) == ("failed", "rate_limited")
+    assert result["failure"] == "rate_limited"
     assert dmarket_sandbox.client.stats()["requests_total"] == 2  # the budget, not one request more
+    assert (result["requests"], result["rate_limited"]) == (2, 2)  # the result's counters are true
     text = final_message(telegram_sandbox, "⏳ DMarket ограничивает")["text"]
     assert result["sentry_event_id"] in text
-    # The API error is findable by its type and by component=api (the tier-2 rate-limit and API-spike alerts);
-    # the scan's failure is component=trading at level warning (a rate limit is tier 2, not "Trading failed"),
-    # and links to it.
-    api, failed = failure_events(transport)
-    assert api["exception"]["values"][-1]["type"] == "RateLimitError"
-    assert api["tags"]["component"] == "api"
-    assert api["level"] == "error"
-    assert failed["event_id"] == result["sentry_event_id"]
-    assert failed["tags"]["component"] == "trading"
-    assert failed["level"] == "warning"
-    assert failed["tags"]["failure"] == "rate_limited"
-    assert failed["tags"]["api_event_id"] == api["event_id"]
+    # One event, findable by its type (the tier-2 rate-limit digest), component=api, at level warning (a rate
+    # limit is tier 2, not "Trading failed").
+    event = failure_event(transport, result)
+    assert exception_type(event) == "RateLimitError"
+    assert (event["tags"]["component"], event["level"], event["tags"]["failure"]) == ("api", "warning", "rate_limited")
+    assert guide_trail(event)[-1] == "RateLimitError - Too many requests"
 
 
 def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
@@ -277,9 +304,9 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     )
     message_id = post_queued_message(settings, telegram_sandbox)
 
-    result = scan(message_id, "csgo", "standard").get(timeout=TASK_TIMEOUT_S)
+    result = failed(scan(message_id, "csgo", "standard"))
 
-    assert (result["status"], result["failure"]) == ("failed", "auth_failed")
+    assert result["failure"] == "auth_failed"
     assert [r["status"] for r in dmarket_sandbox.client.requests()] == [401]  # never retried
     text = final_message(telegram_sandbox, "🔑")["text"]
     assert "DMarket отклонил API-ключи" in text
@@ -288,16 +315,14 @@ def test_rejected_keys_give_the_auth_message_and_one_event_without_secrets(
     record, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
     assert (record.status, record.sentry_event_id, rows) == ("failed", result["sentry_event_id"], [])
 
-    event, failed = failure_events(transport)
-    assert event["exception"]["values"][-1]["type"] == "AuthenticationError"  # tier 1, "Auth failed"
-    assert event["tags"]["component"] == "api"
+    event = failure_event(transport, result)
+    assert exception_type(event) == "AuthenticationError"  # tier 1, "Auth failed"
+    assert (event["tags"]["component"], event["level"], event["tags"]["game"]) == ("api", "error", "csgo")
     assert event["user"] == {"id": str(USER)}
-    assert failed["event_id"] == result["sentry_event_id"]
-    assert failed["tags"]["component"] == "trading"
-    assert (failed["level"], failed["user"], failed["tags"]["game"]) == ("error", {"id": str(USER)}, "csgo")
-    crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
-    assert "Trading action: arbitrage_scan_started" in crumbs
-    assert "API request: GET /exchange/v1/market/items" in crumbs
+    crumbs = guide_trail(event)
+    assert crumbs[-3] == "Trading action: arbitrage_scan_started (game: csgo, level: standard)"
+    assert re.fullmatch(r"API request: GET /exchange/v1/market/items \(401, \d+ms\)", crumbs[-2]), crumbs[-2]
+    assert crumbs[-1] == f"AuthenticationError - {exception_value(event)}"
     wire = transport.serialized()
     assert stranger.encode().hex().encode() not in wire
     # The public key names the trading account: not in any field (it used to ride in the limiter's Redis key).
@@ -331,7 +356,7 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
 
     task_retry.connect(on_retry, weak=False)
     try:
-        result = scan(message_id, "csgo", "standard", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
+        result = failed(scan(message_id, "csgo", "standard", task_id=task_id))
     finally:
         task_retry.disconnect(on_retry)
         _close_result_subscriptions(worker_backends.values())
@@ -339,15 +364,14 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
     # While a retry waits, the user's slot stays taken: no second scan can start beside this one.
     assert slot_at_retry == [task_id] * scans_task.MAX_DATABASE_RETRIES
     assert not redis_client.exists(guard_key(USER))  # released at the terminal failure
-    assert (result["status"], result["failure"], result["scan_id"]) == ("failed", "database", None)
+    assert (result["failure"], result["scan_id"]) == ("database", None)
     message = final_message(telegram_sandbox, "🗄️ База данных недоступна")
     assert message["message_id"] == message_id
     assert result["sentry_event_id"] in message["text"]
     [event] = transport.items("event")  # one event for the scan, not one per attempt
     assert event["event_id"] == result["sentry_event_id"]
-    assert event["exception"]["values"][-1]["type"] == "OperationalError"
-    assert event["tags"]["component"] == "trading"
-    assert event["level"] == "error"
+    assert exception_type(event) == "OperationalError"
+    assert (event["tags"]["component"], event["level"]) == ("database", "fatal")  # "Database down"
 
 
 def _close_result_subscriptions(backends: Iterable[Any]) -> None:
@@ -383,8 +407,8 @@ def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
     # While reading the market: one page takes longer than the whole soft limit.
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.set_latency(5_000)
-    slow = scan(message_id, "dota2", "pro", soft_time_limit=1, time_limit=30).get(timeout=TASK_TIMEOUT_S)
-    assert (slow["status"], slow["failure"]) == ("failed", "timeout")
+    slow = failed(scan(message_id, "dota2", "pro", soft_time_limit=1, time_limit=30))
+    assert slow["failure"] == "timeout"
     assert "dota2/pro" in timed_out(message_id)["text"]
     dmarket_sandbox.client.set_latency(0)
 
@@ -393,10 +417,8 @@ def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
     redis_client.set(f"arbitrage:progress:{CHAT}", "1", px=60_000)  # no progress edits: the result is the first
     telegram_sandbox.client.inject_fault("editMessageText", status=500, delay_s=20)
     task_id = str(uuid.uuid4())
-    late = scan(message_id, "dota2", "pro", task_id=task_id, soft_time_limit=2, time_limit=30).get(
-        timeout=TASK_TIMEOUT_S
-    )
-    assert (late["status"], late["failure"]) == ("failed", "timeout")
+    late = failed(scan(message_id, "dota2", "pro", task_id=task_id, soft_time_limit=2, time_limit=30))
+    assert late["failure"] == "timeout"
     record, _ = stored(sqlite_database_url, task_id)
     assert record.status == "failed"
     assert record.pages > 0
@@ -650,17 +672,14 @@ def test_a_failed_scan_redelivered_is_not_scanned_or_reported_again(
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.fail_next(1, status=503)
     task_id = str(uuid.uuid4())
-    first = scan(message_id, "csgo", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)
-    assert first["status"] == "failed"
+    first = failed(scan(message_id, "csgo", "pro", task_id=task_id))
+    event = failure_event(transport, first)
+    assert (exception_type(event), event["tags"]["component"], event["level"]) == ("DMarketAPIError", "api", "error")
     events_after_first, requests_after_first = len(transport.items("event")), len(dmarket_sandbox.client.requests())
 
-    again = scan(message_id, "csgo", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)  # a redelivery
+    again = failed(scan(message_id, "csgo", "pro", task_id=task_id))  # a redelivery
 
-    assert (again["status"], again["failure"], again["sentry_event_id"]) == (
-        "failed",
-        "dmarket_down",
-        first["sentry_event_id"],
-    )
+    assert (again["failure"], again["sentry_event_id"]) == ("dmarket_down", first["sentry_event_id"])
     assert len(dmarket_sandbox.client.requests()) == requests_after_first  # DMarket was not asked again
     assert len(transport.items("event")) == events_after_first  # and Sentry was not told twice
     assert first["sentry_event_id"] in final_message(telegram_sandbox, "📡")["text"]
@@ -682,9 +701,9 @@ def test_our_own_fully_booked_budget_is_its_own_failure_not_a_dmarket_rate_limit
     (now_s, now_us) = redis_client.time()
     redis_client.set(rate_limit_key(dmarket_sandbox.public_key_hex), str((now_s + 120) * 1_000_000 + now_us), ex=300)
 
-    result = scan(message_id, "csgo", "pro").get(timeout=TASK_TIMEOUT_S)
+    result = failed(scan(message_id, "csgo", "pro"))
 
-    assert (result["status"], result["failure"]) == ("failed", "busy")
+    assert result["failure"] == "busy"
     assert dmarket_sandbox.client.requests() == []  # nothing was asked of DMarket
     assert "общий лимит запросов к DMarket расписан" in final_message(telegram_sandbox, "⏳")["text"]
     types = [e.get("exception", {}).get("values", [{}])[-1].get("type") for e in transport.items("event")]

@@ -32,11 +32,16 @@ from tests.support.waiting import wait_until
 from worker.cleanup import audit
 from worker.cleanup.lock import ProjectLock, lock_key
 from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, Progress, run_cleanup
-from worker.selftest.report import API_ERROR_MESSAGE, ERROR_MESSAGE
+from worker.selftest.report import ERROR_MESSAGE, LEGACY_API_ERROR_MESSAGE
 from worker.sentry_api import EmptyIdListError, SentryApi, SentryApiError, SentryAuthError
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_TITLES = ["Test Error", "Test Critical", f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {API_ERROR_MESSAGE}"]
+TEST_TITLES = [
+    "Test Error",
+    "Test Critical",
+    f"ValueError: {ERROR_MESSAGE}",
+    f"RuntimeError: {LEGACY_API_ERROR_MESSAGE}",
+]
 REAL_TITLES = [
     "KeyError: 'price'",
     "ZeroDivisionError: division by zero",

@@ -7,9 +7,7 @@ Real parts: the production PTB Application polling the Telegram sandbox, the rea
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import sentry_sdk
@@ -17,84 +15,26 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot.handlers import selftest as sentry_handlers
-from common.observability.sdk import init_sentry
 from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_sentry import SentrySandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.bot import running_bot
+from tests.support.observed import ADMIN, DSN_KEY, Record, crumbs, exception_of, trace_of, transaction_named
+from tests.support.signals import task_failures
+from tests.support.waiting import wait_until
+from worker.app import TaskFailed
+from worker.selftest import events as selftest_events
 
-ADMIN = 1001
 OTHER = 2002
-DSN_KEY = "5e0f1c2a9b8d4e7f8a6b5c4d3e2f1a0b"
+COMMAND_CRUMB = ("telegram", "Bot command: /test_sentry")  # the bot's, carried to the worker with the task
 EXPECTED_TRAIL = [
-    ("telegram", "Bot command: /arbitrage"),
+    COMMAND_CRUMB,
     ("trading", "Trading action: arbitrage_scan_started (game: csgo, level: standard)"),
-    ("http", "API request: GET /marketplace-api/v1/items (200, 450ms)"),
+    ("http", "API request: GET /exchange/v1/market/items (200, 450ms)"),
     ("trading", "Trading action: arbitrage_scan_completed (opportunities: 15)"),
 ]
 REPORT_TIMEOUT_S = 20.0
-
-Record = dict[str, Any]
-
-
-@pytest.fixture
-def secret_env() -> dict[str, str]:
-    """Every secret the processes hold, fresh per test, so the leak check knows exactly what to look for."""
-    return {
-        "DMARKET_PUBLIC_KEY": secrets.token_hex(32),
-        "DMARKET_SECRET_KEY": secrets.token_hex(64),
-        "SENTRY_AUTH_TOKEN": "sntrys_" + secrets.token_urlsafe(32),
-        "SENTRY_WEBHOOK_SECRET": secrets.token_hex(24),
-    }
-
-
-@pytest.fixture
-def process_env(
-    sentry_sandbox: SentrySandbox, telegram_sandbox: TelegramSandbox, secret_env: dict[str, str]
-) -> dict[str, str]:
-    """The environment both the bot and the workers run with, pointed at the sandboxes."""
-    return {
-        **secret_env,
-        "SENTRY_DSN": sentry_sandbox.client.dsn(DSN_KEY),
-        "SENTRY_TRACES_SAMPLE_RATE": "1.0",
-        "SENTRY_ORGANIZATION": sentry_sandbox.org,
-        "SENTRY_API_URL": sentry_sandbox.url,
-        "TELEGRAM_BOT_TOKEN": telegram_sandbox.token,
-        "TELEGRAM_API_BASE_URL": telegram_sandbox.url,
-        "ADMIN_USER_IDS": str(ADMIN),
-        "BOT_LANGUAGE": "ru",
-    }
-
-
-@pytest.fixture
-def start_bot(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Settings]]:
-    """Initialise the bot's Sentry through the production path (real transport), then return its settings."""
-
-    def start(env: dict[str, str]) -> Settings:
-        settings = settings_factory(**{name.lower(): value for name, value in env.items() if value})
-        # The sandboxes are Starlette apps in this very process: traced by the bot's client, every envelope the
-        # sandbox ingests would become a transaction sent to the sandbox, without end. `disabled_integrations`
-        # cannot help once an earlier client in the session installed the Starlette integration.
-        init_sentry(settings, process="bot", auto_enabling_integrations=False)
-        return settings
-
-    yield start
-    sentry_sdk.get_client().close(timeout=5)
-    sentry_sdk.init()
-    init_sentry(settings_factory(), process="test")  # the recorded status back to "off"
-
-
-@pytest.fixture
-def worker_settings(
-    worker_resources: Callable[[Settings], object], settings_factory: Callable[..., Settings]
-) -> Callable[[dict[str, str]], None]:
-    """Give the in-process worker the settings these environment variables describe."""
-
-    def apply(env: dict[str, str]) -> None:
-        worker_resources(settings_factory(**{name.lower(): value for name, value in env.items() if value}))
-
-    return apply
 
 
 def wait_report(telegram_sandbox: TelegramSandbox, chat_id: int = ADMIN, after: int = 0) -> Record:
@@ -104,23 +44,6 @@ def wait_report(telegram_sandbox: TelegramSandbox, chat_id: int = ADMIN, after: 
     )[0]
 
 
-def crumbs(event: Record) -> list[tuple[str, str]]:
-    return [(c["category"], c["message"]) for c in event["payload"].get("breadcrumbs", {}).get("values", [])]
-
-
-def exception_of(event: Record) -> tuple[str, str]:
-    last = event["payload"]["exception"]["values"][-1]
-    return last["type"], last["value"]
-
-
-def trace_of(record: Record) -> str:
-    return str(record["payload"]["contexts"]["trace"]["trace_id"])
-
-
-def transaction_named(sandbox: SentrySandbox, name: str) -> list[Record]:
-    return sandbox.client.wait_for_events(lambda e: e["payload"]["transaction"] == name, type="transaction")
-
-
 def test_test_sentry_all_sends_each_event_in_the_commands_trace_and_reports_the_ids(
     sentry_sandbox: SentrySandbox,
     telegram_sandbox: TelegramSandbox,
@@ -128,6 +51,8 @@ def test_test_sentry_all_sends_each_event_in_the_commands_trace_and_reports_the_
     start_bot: Callable[..., Settings],
     worker_process: Callable[..., WorkerProcess],
 ) -> None:
+    # The worker's token may read events, so it can confirm each one arrived.
+    sentry_sandbox.client.configure(tokens={process_env["SENTRY_AUTH_TOKEN"]: ["event:read", "project:read"]})
     worker_process(extra_env=process_env)
     with running_bot(start_bot(process_env)):
         telegram_sandbox.client.send_message(ADMIN, ADMIN, "/test_sentry")
@@ -152,24 +77,31 @@ def test_test_sentry_all_sends_each_event_in_the_commands_trace_and_reports_the_
     breadcrumbs = by_test["breadcrumbs"]
     assert breadcrumbs["payload"]["level"] == "info"
     assert crumbs(breadcrumbs) == EXPECTED_TRAIL
+    assert breadcrumbs["tags"]["component"] == "trading"
+    # Real events' shapes: the exception types, components and levels real failures report with.
     assert exception_of(by_test["error"])[0] == "ValueError"
     assert exception_of(by_test["error"])[1].startswith("Test error: ")
+    assert (by_test["error"]["tags"]["component"], by_test["error"]["payload"]["level"]) == ("trading", "error")
     api_error = by_test["api_error"]
-    assert exception_of(api_error)[0] == "RuntimeError"
-    assert exception_of(api_error)[1].startswith("API Rate Limit: ")
-    assert api_error["tags"]["component"] == "api"
-    assert crumbs(api_error)[-1] == ("error", "RateLimitError - Too many requests")
-    assert crumbs(api_error)[:2] == EXPECTED_TRAIL[:2]
-    # Isolated scopes: the error tests carry none of the others' trail.
-    assert crumbs(by_test["error"]) == []
-    assert crumbs(by_test["division"]) == []
+    assert exception_of(api_error) == ("RateLimitError", "Too many requests: DMarket asked to retry after 60s")
+    assert (api_error["tags"]["component"], api_error["payload"]["level"]) == ("api", "warning")
+    assert crumbs(api_error) == [
+        COMMAND_CRUMB,
+        EXPECTED_TRAIL[1],
+        ("http", "API request: GET /exchange/v1/market/items (429, 120ms)"),
+        ("error", "RateLimitError - Too many requests"),
+    ]
+    # Isolated scopes: the error tests carry the command's breadcrumb and none of the others' trail.
+    assert crumbs(by_test["error"]) == [COMMAND_CRUMB]
+    assert crumbs(by_test["division"]) == [COMMAND_CRUMB]
     assert exception_of(by_test["division"])[0] == "ZeroDivisionError"
+    assert by_test["division"]["tags"]["component"] == "trading"
 
     # The bot answered at once; the worker replaced that answer with the ids and links.
     assert report["history"][0]["text"].startswith("⏳")
     for test, event in by_test.items():
         link = f"{sentry_sandbox.url}/organizations/{sentry_sandbox.org}/issues/?query={event['event_id']}"
-        assert f"✅ {test}: событие {event['event_id']}" in report["text"]
+        assert f"✅ {test}: доставлено, событие {event['event_id']}" in report["text"]
         assert link in report["text"]
     assert f"Трасса: {trace_of(command)}" in report["text"]
 
@@ -193,7 +125,7 @@ def test_each_test_type_alone_yields_exactly_its_event_in_its_own_trace(
     expected = {
         "breadcrumbs": "Test breadcrumbs: the trail of an arbitrage scan",
         "error": "ValueError",
-        "api_error": "RuntimeError",
+        "api_error": "RateLimitError",
         "division": "ZeroDivisionError",
     }
     seen: list[str] = []
@@ -206,7 +138,8 @@ def test_each_test_type_alone_yields_exactly_its_event_in_its_own_trace(
             [new] = [e for e in events if e["event_id"] not in seen]
             seen.append(new["event_id"])
             assert new["tags"]["test_type"] == test
-            assert new["event_id"] in report["text"]
+            # The token in process_env is not one Sentry knows: delivery cannot be checked, and the report says so.
+            assert f"📤 {test}: отправлено, событие {new['event_id']}" in report["text"]
             assert title in (new["payload"].get("message") or exception_of(new)[0])
         commands = sentry_sandbox.client.wait_for_events(
             lambda e: e["payload"]["transaction"] == "/test_sentry", type="transaction", count=4
@@ -218,6 +151,35 @@ def test_each_test_type_alone_yields_exactly_its_event_in_its_own_trace(
     assert {trace_of(e) for e in events} == {trace_of(c) for c in commands}
     # One issue per test type: the fingerprint, not the message, decides the grouping.
     assert len({e["issue_id"] for e in events}) == 4
+
+
+def test_a_black_holed_event_is_reported_as_not_confirmed_and_the_self_test_fails(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_env: dict[str, str],
+    start_bot: Callable[..., Settings],
+    worker_settings: Callable[[dict[str, str]], None],
+    worker_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sentry answers 200 to every envelope and stores nothing: the report must not say ✅."""
+    monkeypatch.setattr(selftest_events, "CONFIRM_TIMEOUT_S", 2.0)
+    sentry_sandbox.client.configure(tokens={process_env["SENTRY_AUTH_TOKEN"]: ["event:read", "project:read"]})
+    sentry_sandbox.client.configure(faults=[{"endpoint": "envelope", "drop": True, "count": 1000}])
+    worker_settings(process_env)
+    with task_failures("selftest.run_tests") as failures, running_bot(start_bot(process_env)):
+        telegram_sandbox.client.send_message(ADMIN, ADMIN, "/test_sentry error")
+        report = wait_report(telegram_sandbox)
+        wait_until(lambda: failures, timeout_s=REPORT_TIMEOUT_S, what="the task's FAILURE")
+
+    assert "✅" not in report["text"]
+    assert re.search(r"⚠️ error: отправлено, но Sentry не показал событие [0-9a-f]{32} за 2 с", report["text"])
+    assert "⚠️ Sentry подтвердил не все события" in report["text"]
+    assert sentry_sandbox.client.events(type="event") == []  # the sandbox really stored nothing
+    # Celery (and so Flower) records the failed self-test, with the reason.
+    [failure] = failures
+    assert isinstance(failure, TaskFailed)
+    assert str(failure) == "Sentry self-test failed: error: not_confirmed"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import sentry_sdk
 
 from common.contract import TEST_TYPES
-from common.observability.breadcrumbs import add_http_breadcrumb, add_trading_breadcrumb
+from common.observability.breadcrumbs import add_error_breadcrumb, add_http_breadcrumb, add_trading_breadcrumb
 from tests.support.capture import CapturingTransport
 from worker.selftest import events as sentry_selftest
 from worker.selftest.report import Failure
@@ -42,12 +42,23 @@ def test_each_test_runs_in_its_own_scope_inside_the_callers_trace(
         assert event["fingerprint"] == ["test_sentry", outcome.test]
         assert event["user"] == {"id": str(ADMIN)}
         assert {"test": "true", "source": "test_sentry", "test_type": outcome.test}.items() <= event["tags"].items()
-        assert ("earlier", "from before the test run") not in crumbs(event)
+        # The task's trail so far (in a real run, the command's breadcrumbs from the bot) comes along.
+        assert ("earlier", "from before the test run") in crumbs(event)
     by_test = {o.test: events[o.event_id] for o in outcomes}
-    assert crumbs(by_test["error"]) == []
-    assert crumbs(by_test["division"]) == []
-    assert "component" not in by_test["error"]["tags"]
-    assert by_test["api_error"]["tags"]["component"] == "api"
+
+    def own(event: dict[str, Any]) -> list[tuple[str, str]]:
+        return [c for c in crumbs(event) if c[0] in ("trading", "http", "error")]
+
+    # No test's breadcrumbs leak into the next test's event.
+    assert own(by_test["error"]) == []
+    assert own(by_test["division"]) == []
+    assert [c[0] for c in own(by_test["api_error"])] == ["trading", "http", "error"]
+    assert {test: event["tags"]["component"] for test, event in by_test.items()} == {
+        "breadcrumbs": "trading",
+        "error": "trading",
+        "api_error": "api",
+        "division": "trading",
+    }
     # Nothing of the tests stays behind in the caller's scopes.
     [after] = [e for e in events.values() if e.get("message") == "after the test run"]
     assert "test" not in after["tags"]
@@ -60,7 +71,7 @@ def test_a_test_that_crashes_is_reported_as_such_and_the_others_still_run(
 ) -> None:
     sentry_capture()
 
-    def broken(user_id: int) -> tuple[str | None, str]:
+    def broken(grouping: list[str]) -> tuple[str | None, str]:
         raise KeyError("no such fixture")
 
     monkeypatch.setitem(sentry_selftest.PRODUCERS, "breadcrumbs", broken)
@@ -83,25 +94,36 @@ def test_without_a_dsn_every_test_reports_sentry_off() -> None:
     assert {o.failure for o in outcomes} == {Failure.SENTRY_OFF}
 
 
-def test_breadcrumb_helpers_keep_their_form_and_can_show_the_guides_details(
+def test_breadcrumb_helpers_write_the_guides_messages_with_the_values_in_data_too(
     sentry_capture: Callable[..., CapturingTransport],
 ) -> None:
     transport = sentry_capture()
-    add_trading_breadcrumb("arbitrage_scan_started", game="csgo", level="standard")
     add_trading_breadcrumb("arbitrage_scan_started", show=("game", "level"), game="csgo", level="standard")
     add_http_breadcrumb("GET", "/exchange/v1/market/items", 200, 450)
-    add_http_breadcrumb("GET", "/exchange/v1/market/items", None, 10_000, show_outcome=True)
+    add_http_breadcrumb("GET", "/exchange/v1/market/items", None, 10_000)
+    add_trading_breadcrumb("arbitrage_scan_completed", show=("opportunities",), opportunities=15, game="csgo")
+    add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=60)
     sentry_sdk.capture_message("carrier")
     sentry_sdk.flush()
     [event] = transport.items("event")
-    assert [message for category, message in crumbs(event) if category in {"trading", "http"}] == [
-        "Trading action: arbitrage_scan_started",
+    guide = [c for c in event["breadcrumbs"]["values"] if c["category"] in {"trading", "http", "error"}]
+    assert [c["message"] for c in guide] == [
         "Trading action: arbitrage_scan_started (game: csgo, level: standard)",
-        "API request: GET /exchange/v1/market/items",
+        "API request: GET /exchange/v1/market/items (200, 450ms)",
         "API request: GET /exchange/v1/market/items (no response, 10000ms)",
+        "Trading action: arbitrage_scan_completed (opportunities: 15)",
+        "RateLimitError - Too many requests",
     ]
-    [_, shown] = [c for c in event["breadcrumbs"]["values"] if c["category"] == "trading"]
-    assert shown["data"] == {"game": "csgo", "level": "standard"}
+    assert guide[0]["data"] == {"game": "csgo", "level": "standard"}
+    assert guide[1]["data"] == {
+        "method": "GET",
+        "url": "/exchange/v1/market/items",
+        "status_code": 200,
+        "duration_ms": 450,
+    }
+    assert (guide[2]["level"], guide[2]["data"]["status_code"]) == ("warning", None)
+    assert guide[3]["data"] == {"opportunities": 15, "game": "csgo"}  # shown or not, every value is searchable
+    assert (guide[4]["level"], guide[4]["data"]) == ("error", {"retry_after_s": 60})
 
 
 def test_log_levels_map_as_the_guide_says(sentry_capture: Callable[..., CapturingTransport]) -> None:

@@ -15,7 +15,7 @@ import redis
 from tests.support.waiting import wait_until
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -68,7 +68,7 @@ class RedisServer:
 
 @contextmanager
 def private_redis(directory: Path, appendonly: bool = False) -> Iterator[RedisServer]:
-    server = RedisServer(_free_port(), directory, appendonly=appendonly)
+    server = RedisServer(free_port(), directory, appendonly=appendonly)
     server.start()
     try:
         yield server

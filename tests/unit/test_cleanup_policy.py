@@ -19,7 +19,7 @@ from worker.cleanup.policy import (
     has_test_title,
     plan,
 )
-from worker.selftest.report import API_ERROR_MESSAGE, BREADCRUMBS_MESSAGE, ERROR_MESSAGE
+from worker.selftest.report import BREADCRUMBS_MESSAGE, ERROR_MESSAGE, LEGACY_API_ERROR_MESSAGE
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -44,7 +44,7 @@ def issue(
         ("Test Critical", True),
         ("Exception: Test Error", True),
         ("ValueError: Test error: raised on purpose by /test_sentry to check error reporting", True),
-        (f"RuntimeError: {API_ERROR_MESSAGE}", True),
+        (f"RuntimeError: {LEGACY_API_ERROR_MESSAGE}", True),
         (BREADCRUMBS_MESSAGE, True),
         # Whole titles only: test words inside a longer title are a real bug's words.
         ("AssertionError: Test Critical path lock not released", False),
@@ -160,7 +160,7 @@ TITLES = [
     "Test Error",
     "Test Critical",
     f"ValueError: {ERROR_MESSAGE}",
-    f"RuntimeError: {API_ERROR_MESSAGE}",
+    f"RuntimeError: {LEGACY_API_ERROR_MESSAGE}",
     "AssertionError: Test Critical path lock not released",
     "ZeroDivisionError: division by zero",
     "KeyError: 'price'",

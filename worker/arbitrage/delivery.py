@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
+import sentry_sdk
 
 from common.retry import ONCE
 from worker.arbitrage import messages
@@ -75,5 +76,9 @@ def deliver(resources: Resources, request: ScanRequest, text: str) -> None:
                 log.info("Could not edit message %s (%s); sending the result anew", request.message_id, exc.description)
         send_once(sender, resources.database, f"arbitrage:{request.task_id}", request.chat_id, text)
     except (TelegramSendError, TelegramNotConfigured) as exc:
-        # ERROR: one Sentry event (logging integration); the scan itself is stored and stays completed.
-        log.error("Could not deliver the result of scan task %s to chat %s: %s", request.task_id, request.chat_id, exc)
+        # ERROR: one Sentry event (logging integration), component=telegram; the scan itself stays as stored.
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("component", "telegram")
+            log.error(
+                "Could not deliver the result of scan task %s to chat %s: %s", request.task_id, request.chat_id, exc
+            )

@@ -56,6 +56,7 @@ class ScanOutcome:
     rate_limited: int = 0
     failure: str | None = None  # a messages failure kind
     sentry_event_id: str | None = None
+    error: str | None = None  # a failed scan: "<kind>: <exception type>: <message>"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -74,9 +74,14 @@ def record_failure(database: Database, scan_id: int, kind: str, event_id: str | 
     with database.session() as session:
         scan = session.get_one(Scan, scan_id)
         scan.status, scan.finished_at = FAILED, utcnow()
-        scan.error = f"{kind}: {type(error).__name__}: {error}"[:2000]
+        scan.error = failure_summary(kind, error)
         scan.failure = kind
         scan.sentry_event_id = event_id
+
+
+def failure_summary(kind: str, error: BaseException) -> str:
+    """How a failed scan's row and its task's FAILURE state name the failure."""
+    return f"{kind}: {type(error).__name__}: {error}"[:2000]
 
 
 def outcome_of(scan: Scan, stats: RequestStats | None = None) -> ScanOutcome:
@@ -92,6 +97,7 @@ def outcome_of(scan: Scan, stats: RequestStats | None = None) -> ScanOutcome:
         rate_limited=stats.rate_limited if stats else 0,
         failure=scan.failure,
         sentry_event_id=scan.sentry_event_id,
+        error=scan.error,
     )
 
 

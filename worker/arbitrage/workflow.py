@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass, field
 
 import redis
 import sentry_sdk
@@ -22,7 +22,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.markets import GAME_IDS, LEVELS
-from common.observability.breadcrumbs import add_trading_breadcrumb
+from common.observability.breadcrumbs import add_error_breadcrumb, add_trading_breadcrumb
+from common.observability.failures import FAILURES
+from common.observability.sdk import capture_failure
 from common.scan_slot import release
 from common.settings import Settings
 from worker.arbitrage import messages, store
@@ -33,12 +35,12 @@ from worker.dmarket.client import DMarketClient
 from worker.dmarket.errors import (
     AuthenticationError,
     DMarketAPIError,
-    DMarketError,
     DMarketNotConfigured,
     DMarketUnreachable,
     RateBudgetExhausted,
     RateLimitError,
 )
+from worker.dmarket.models import RequestStats
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -49,10 +51,15 @@ def rules_for(settings: Settings, game: str, level: str) -> Rules:
 
 
 def scan_market(
-    client: DMarketClient, game_id: str, rules: Rules, max_pages: int, progress: Progress | None = None
+    client: DMarketClient,
+    game_id: str,
+    rules: Rules,
+    max_pages: int,
+    progress: Progress | None = None,
+    stats: RequestStats | None = None,
 ) -> MarketScan:
     """Page through the level's price band and evaluate every offer as it arrives."""
-    result = MarketScan()
+    result = MarketScan(stats=stats if stats is not None else RequestStats())
     finder = OpportunityFinder(rules)  # the engine find_opportunities is, fed a page at a time
     price_to = rules.level.max_price_cents - 1  # DMarket's priceTo is inclusive, the level's bound is not
     last_cursor = ""
@@ -74,6 +81,14 @@ def _never(_: BaseException) -> bool:
     return False
 
 
+@dataclass
+class _Attempt:
+    """What one run has done so far, for the failure handler: its scan row and its requests' counters."""
+
+    scan_id: int | None = None
+    stats: RequestStats = field(default_factory=RequestStats)
+
+
 def run_scan(
     resources: Resources, request: ScanRequest, may_retry: Callable[[BaseException], bool] = _never
 ) -> ScanOutcome:
@@ -88,23 +103,23 @@ def run_scan(
         scope.set_tag("game", request.game)
         scope.set_tag("level", request.level)
         scope.set_user({"id": str(request.user_id)})
-        scan_id: list[int] = []  # set once the scan is recorded, for the failure handler
+        attempt = _Attempt()
         try:
-            outcome = _run(resources, request, scan_id)
+            outcome = _run(resources, request, attempt)
         except Exception as exc:  # SoftTimeLimitExceeded is an Exception too
             if may_retry(exc):
                 log.warning("Scan task %s will be retried: %r", request.task_id, exc)
                 raise
-            outcome = _fail(resources, request, scan_id[0] if scan_id else None, exc)
+            outcome = _fail(resources, request, attempt, exc)
         release_slot(resources.redis, request)
         return outcome
 
 
-def _run(resources: Resources, request: ScanRequest, scan_id: list[int]) -> ScanOutcome:
+def _run(resources: Resources, request: ScanRequest, attempt: _Attempt) -> ScanOutcome:
     settings = resources.settings
     rules = rules_for(settings, request.game, request.level)
     claimed_id, ended = store.claim(resources.database, request)
-    scan_id.append(claimed_id)
+    attempt.scan_id = claimed_id
     if ended is not None:
         log.info(
             "Scan %s (task %s) already ended (%s); telling the user again", claimed_id, request.task_id, ended.status
@@ -112,19 +127,27 @@ def _run(resources: Resources, request: ScanRequest, scan_id: list[int]) -> Scan
         deliver(resources, request, _ended_text(resources, request, rules, ended))
         return ended
 
-    add_trading_breadcrumb("arbitrage_scan_started", game=request.game, level=request.level, task_id=request.task_id)
+    add_trading_breadcrumb(
+        "arbitrage_scan_started",
+        show=("game", "level"),
+        game=request.game,
+        level=request.level,
+        task_id=request.task_id,
+    )
     market = scan_market(
         resources.dmarket(),
         GAME_IDS[request.game],
         rules,
         settings.arbitrage_max_pages,
         Progress(resources, request),
+        stats=attempt.stats,
     )
     if market.stats.malformed:
         report_skipped_listings(request, market.stats.malformed)
     outcome = store.record_success(resources.database, claimed_id, market)
     add_trading_breadcrumb(
         "arbitrage_scan_completed",
+        show=("opportunities",),
         game=request.game,
         level=request.level,
         opportunities=len(market.opportunities),
@@ -177,17 +200,20 @@ def _ended_text(resources: Resources, request: ScanRequest, rules: Rules, ended:
     return _result_text(resources.settings, request, rules, ended, opportunities)
 
 
-def _fail(resources: Resources, request: ScanRequest, scan_id: int | None, error: Exception) -> ScanOutcome:
+def _fail(resources: Resources, request: ScanRequest, attempt: _Attempt, error: Exception) -> ScanOutcome:
     """End a scan that failed: one report to Sentry, the record, the user's message. Never raises."""
     kind = failure_kind(error)
     event_id = report_failure(error, kind)
+    # After the report, whose trail ends with the error as the guide shows it; later events of this task see it.
+    add_trading_breadcrumb(
+        "arbitrage_scan_failed", show=("failure",), game=request.game, level=request.level, failure=kind
+    )
     log.warning("Scan task %s failed (%s, Sentry event %s): %r", request.task_id, kind, event_id, error)
-    add_trading_breadcrumb("arbitrage_scan_failed", game=request.game, level=request.level, failure=kind)
-    if scan_id is not None:
+    if attempt.scan_id is not None:
         try:
-            store.record_failure(resources.database, scan_id, kind, event_id, error)
+            store.record_failure(resources.database, attempt.scan_id, kind, event_id, error)
         except Exception as exc:  # the database may be what failed; the user must still hear of it
-            log.warning("Could not record the failure of scan %s: %r", scan_id, exc)
+            log.warning("Could not record the failure of scan %s: %r", attempt.scan_id, exc)
     text = messages.failure_text(
         resources.settings.bot_language, kind, request.game, request.level, event_id, wait_s=_wait_of(error)
     )
@@ -195,7 +221,19 @@ def _fail(resources: Resources, request: ScanRequest, scan_id: int | None, error
         deliver(resources, request, text)
     except Exception as exc:  # e.g. no database for send_once; already reported above
         log.warning("Could not tell chat %s that scan task %s failed: %r", request.chat_id, request.task_id, exc)
-    return ScanOutcome(scan_id, store.FAILED, 0, 0, 0, failure=kind, sentry_event_id=event_id)
+    stats = attempt.stats
+    return ScanOutcome(
+        attempt.scan_id,
+        store.FAILED,
+        0,
+        0,
+        0,
+        requests=stats.requests,
+        rate_limited=stats.rate_limited,
+        failure=kind,
+        sentry_event_id=event_id,
+        error=store.failure_summary(kind, error),
+    )
 
 
 def _wait_of(error: BaseException) -> float | None:
@@ -208,31 +246,17 @@ def _wait_of(error: BaseException) -> float | None:
 
 
 def report_failure(error: BaseException, kind: str) -> str | None:
-    """Report a failed scan to Sentry as DESIGN.md §7's alerts need it; the id the user's message names.
+    """Report a failed scan to Sentry once; the event id the user's message names.
 
-    The scan's failure is one event tagged ``component=trading`` (the scope's tag) at level error: the tier-1
-    "Trading failed" alert. A DMarket API error also gets an event of its own, tagged ``component=api`` in a
-    forked scope, carrying the exception, so it is found by type (``RateLimitError``, ``AuthenticationError``:
-    the rate-limit and auth alerts) and by component (the API-errors spike). The scan's event then carries no
-    exception, only a link to the API event, so no exception is ever counted twice. A scan that ran out of
-    rate-limit retries is a WARNING, not an error: the guide routes rate limits to the tier-2 digest
-    ("RateLimitError, more than 5 an hour"), and paging tier 1 for every 429 storm would train people to
-    ignore it.
+    One event per failure, carrying the original exception (so rules on ``RateLimitError`` and
+    ``AuthenticationError`` match), tagged with the ``component`` where it failed and at the level the failure
+    table gives (common/observability/failures.py: a DMarket 503 is an ``api`` error, a rate limit an ``api``
+    warning, a bug ``trading``), and fingerprinted by kind and exception type, so the same cause is one issue.
     """
-    if not isinstance(error, DMarketError) or isinstance(error, DMarketNotConfigured):
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("failure", kind)
-            return sentry_sdk.capture_exception(error)
-    with sentry_sdk.new_scope() as scope:
-        scope.set_tag("component", "api")
-        api_event_id = sentry_sdk.capture_exception(error)
-    with sentry_sdk.new_scope() as scope:
-        scope.set_tag("failure", kind)
-        if api_event_id is not None:
-            scope.set_tag("api_event_id", api_event_id)
-        scope.set_context("dmarket_error", {"type": type(error).__name__, "message": str(error)[:500]})
-        level: Literal["warning", "error"] = "warning" if isinstance(error, RateLimitError) else "error"
-        return sentry_sdk.capture_message(f"Arbitrage scan failed: {kind} ({type(error).__name__})", level=level)
+    failure = FAILURES[kind]
+    if not isinstance(error, RateLimitError):  # the client already left "RateLimitError - Too many requests"
+        add_error_breadcrumb(type(error).__name__, str(error).split("\n", 1)[0][:200])
+    return capture_failure(error, failure)
 
 
 def report_skipped_listings(request: ScanRequest, count: int) -> None:

@@ -6,6 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from common.observability.failures import failure
+from common.observability.sdk import capture_failure
+from worker.app import TaskFailed
 from worker.cleanup import audit
 from worker.cleanup.report import run_button, telegram_failure, telegram_summary, telegram_waiting
 from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
@@ -21,8 +24,22 @@ log = logging.getLogger(__name__)
 FINISHED = (audit.DONE, audit.FAILED, audit.PREVIEW)
 
 
-class CleanupFailed(RuntimeError):
-    """The run finished with failures; raised after the summary went out so Celery and Crons see an error."""
+class CleanupFailed(TaskFailed):
+    """The run failed for good; raised after the summary went out so Celery, Flower and Crons see an error.
+
+    Reported to Sentry before it is raised (``_failed``), with what really failed; not again by Celery.
+    """
+
+
+def _failed(
+    kind: str, summary: str, cause: BaseException | None, result: dict[str, Any] | None = None
+) -> CleanupFailed:
+    """Report the failure once (unless ``cause`` is None: already reported) and build the exception to raise."""
+    row = failure(kind)
+    if cause is not None:
+        event_id = capture_failure(cause, row)
+        log.warning("%s (Sentry event %s)", summary, event_id)
+    return CleanupFailed(summary, row.transaction_status, result)
 
 
 @dataclass(frozen=True)
@@ -84,14 +101,15 @@ def run_cleanup_job(
         api = resources.sentry_api()
     except SentryApiNotConfigured as exc:  # credentials missing: say so in the admin chat, and fail the task
         _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
-        raise CleanupFailed(str(exc)) from None
+        raise _failed("cleanup_not_configured", str(exc), exc) from None
     audit.ensure_schema(database)
     previous = audit.find_run(database, run_key)
     if previous is not None and previous.status in FINISHED:
         # The work is done; only the summary may have been lost with the worker. send_once will not repeat it.
         _notify(resources, run_key, _record_text(previous), reply_to, offer_run=False)
-        if previous.status == audit.FAILED:
-            raise CleanupFailed(f"Sentry cleanup run {previous.id} ({previous.status}): {previous.error}")
+        if previous.status == audit.FAILED:  # reported when it failed
+            summary = f"Sentry cleanup run {previous.id} ({previous.status}): {previous.error}"
+            raise _failed("cleanup_failed", summary, None, {"run_id": previous.id, "counts": previous.counts})
         return {"run_id": previous.id, "status": previous.status, "counts": previous.counts, "redelivered": True}
     # No attempt yet, or the last one did not finish (killed: 'running'/'interrupted'; 'refused': the lock
     # was busy): a new attempt re-lists, so it never repeats what an earlier attempt did.
@@ -110,12 +128,16 @@ def run_cleanup_job(
             _notify(resources, run_key, telegram_waiting(str(exc), retry_in_s, language), reply_to, offer_run=False)
             raise
         _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
-        raise CleanupFailed(f"Sentry cleanup not started: {exc}") from None
+        raise _failed("cleanup_lock_busy", f"Sentry cleanup not started: {exc}", exc) from None
 
     bot_args = reply_to.bot_args if reply_to else ""
     text = telegram_summary(report, language, bot_args)
     offer_run = not request.execute and report.counts["to_act"] > 0
     _notify(resources, run_key, text, reply_to, offer_run)
+    result = {"run_id": report.run_id, "status": report.status, "counts": report.counts}
     if report.failed:
-        raise CleanupFailed(f"Sentry cleanup run {report.run_id} ({report.status}): {report.error}")
-    return {"run_id": report.run_id, "status": report.status, "counts": report.counts}
+        summary = f"Sentry cleanup run {report.run_id} ({report.status}): {report.error}"
+        if report.cause is not None:  # Sentry's Web API failed it: the API's own error, component=api
+            raise _failed("cleanup_api", summary, report.cause, result)
+        raise _failed("cleanup_failed", summary, RuntimeError(summary), result)
+    return result

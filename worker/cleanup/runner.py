@@ -99,6 +99,7 @@ class CleanupReport:
     duration_s: float
     error: str | None = None
     states: dict[str, str] = field(default_factory=dict)  # issue id -> audit state, for acting runs
+    cause: BaseException | None = field(default=None, repr=False, compare=False)  # what failed, for Sentry
 
     @property
     def failed(self) -> bool:
@@ -173,6 +174,7 @@ class _Executor:
         self.states: dict[str, str] = {}
         self.rechecked: dict[str, Protection] = {}  # issue id -> why it was skipped when looked at again
         self.error: str | None = None
+        self.cause: SentryApiError | None = None
 
     def _mark(self, ids: Sequence[str], state: str, error: str | None = None) -> None:
         audit.mark_actions(self.ctx.database, self.run_id, ids, state, error)
@@ -226,7 +228,7 @@ class _Executor:
                     if targets:
                         call(targets)
                 except SentryApiError as exc:
-                    self.error = str(exc)
+                    self.error, self.cause = str(exc), exc
                     pending = [i for i in chunk if self.states.get(i) == audit.PLANNED]
                     outcome = (
                         audit.NOT_ATTEMPTED
@@ -290,7 +292,7 @@ def run_cleanup(
     listed = 0
     executor: _Executor | None = None
 
-    def finish(status: str, error: str | None = None) -> CleanupReport:
+    def finish(status: str, error: str | None = None, cause: BaseException | None = None) -> CleanupReport:
         api = ctx.api.stats.since(stats_before)
         states = executor.states if executor else {}
         counts = _counts(decisions, listed, states, api)
@@ -299,6 +301,7 @@ def run_cleanup(
             run_id, run_key, org, project, request, status, decisions, counts, api, time.monotonic() - started, error
         )
         report.states = dict(states)
+        report.cause = cause
         return report
 
     keep_alive = contextlib.ExitStack()
@@ -337,12 +340,12 @@ def run_cleanup(
         executor = _Executor(ctx, run_id, lock, progress, criteria)
         if acting:  # an empty selection makes no mutating call at all
             executor.run(acting, criteria.action)
-        return finish(audit.FAILED if executor.error else audit.DONE, executor.error)
+        return finish(audit.FAILED if executor.error else audit.DONE, executor.error, executor.cause)
     except LockHeld as exc:
         finish(audit.REFUSED, str(exc))
         raise
     except SentryApiError as exc:  # while listing: nothing was changed
-        return finish(audit.FAILED, str(exc))
+        return finish(audit.FAILED, str(exc), exc)
     except BaseException as exc:
         finish(audit.INTERRUPTED, f"{type(exc).__name__}: {exc}")
         raise

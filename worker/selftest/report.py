@@ -13,13 +13,18 @@ from common.texts import Catalogue, Language, translate
 # Tags every test event carries; the weekly cleanup and the alert rules match on them.
 TEST_TAGS = {"test": "true", "source": "test_sentry"}
 
-# What the test events say, and so the titles Sentry gives their issues: the cleanup recognises untagged
-# test issues by exactly these titles (worker/cleanup/policy.py), so they live here, once.
-ITEMS_PATH = "/marketplace-api/v1/items"
+# What the test events say, and so the titles Sentry gives their issues. The cleanup also recognises untagged
+# test issues by these exact titles (worker/cleanup/policy.py), so they live here, once. The api_error test now
+# raises the real RateLimitError, whose title a real rate limit shares: only the test tags mark it, so its
+# title is not on the list; the RuntimeError title earlier versions sent still is, for the issues they left.
 BREADCRUMBS_MESSAGE = "Test breadcrumbs: the trail of an arbitrage scan"
 ERROR_MESSAGE = "Test error: raised on purpose by /test_sentry to check error reporting"
-API_ERROR_MESSAGE = f"API Rate Limit: DMarket answered 429 to GET {ITEMS_PATH}, retry after 60s (test)"
-SELFTEST_TITLES = frozenset({BREADCRUMBS_MESSAGE, f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {API_ERROR_MESSAGE}"})
+LEGACY_API_ERROR_MESSAGE = (
+    "API Rate Limit: DMarket answered 429 to GET /marketplace-api/v1/items, retry after 60s (test)"
+)
+SELFTEST_TITLES = frozenset(
+    {BREADCRUMBS_MESSAGE, f"ValueError: {ERROR_MESSAGE}", f"RuntimeError: {LEGACY_API_ERROR_MESSAGE}"}
+)
 # Free-text searches that find those titles (Sentry matches substrings, case-insensitively).
 SELFTEST_TITLE_SEARCH_TERMS = ("Test breadcrumbs", "raised on purpose by /test_sentry", "API Rate Limit")
 
@@ -37,18 +42,36 @@ class Failure(Enum):
     CRASHED = "crashed"  # producing the event raised something unexpected
 
 
+class Delivery(Enum):
+    """What is known of a sent event's arrival."""
+
+    CONFIRMED = "confirmed"  # Sentry's Web API shows it
+    NOT_CONFIRMED = "not_confirmed"  # Sentry did not show it within the deadline (down, hung, dropping it)
+    UNCHECKED = "unchecked"  # no Web API credentials to look with
+
+
 @dataclass(frozen=True)
 class EventOutcome:
-    """What one test did: the event it sent (id and title) or why it sent none."""
+    """What one test did: the event it sent (id, title, whether it arrived) or why it sent none."""
 
     test: str
     event_id: str | None = None
     title: str | None = None
     failure: Failure | None = None
     detail: str | None = None  # for CRASHED: the exception type, never its message (it could hold a secret)
+    delivery: Delivery | None = None  # for a sent event, once looked for
+
+    @property
+    def ok(self) -> bool:
+        """The test did what it is for: an event sent and not found missing."""
+        return self.event_id is not None and self.delivery is not Delivery.NOT_CONFIRMED
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "failure": self.failure.value if self.failure else None}
+        return {
+            **asdict(self),
+            "failure": self.failure.value if self.failure else None,
+            "delivery": self.delivery.value if self.delivery else None,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EventOutcome:
@@ -59,6 +82,7 @@ class EventOutcome:
             title=data.get("title"),
             failure=Failure(failure) if failure else None,
             detail=data.get("detail"),
+            delivery=Delivery(data["delivery"]) if data.get("delivery") else None,
         )
 
 
@@ -79,7 +103,18 @@ def event_url(api_url: str, organization: str | None, event_id: str) -> str | No
 
 REPORT_TEXTS: Catalogue = {
     "header": {"ru": "🧪 Тесты Sentry: {tests}", "en": "🧪 Sentry tests: {tests}"},
-    "sent": {"ru": "✅ {test}: событие {event_id}", "en": "✅ {test}: event {event_id}"},
+    Delivery.CONFIRMED.value: {
+        "ru": "✅ {test}: доставлено, событие {event_id}",
+        "en": "✅ {test}: delivered, event {event_id}",
+    },
+    Delivery.NOT_CONFIRMED.value: {
+        "ru": "⚠️ {test}: отправлено, но Sentry не показал событие {event_id} за {timeout_s} с — оно могло потеряться",
+        "en": "⚠️ {test}: sent, but Sentry did not show event {event_id} within {timeout_s}s; it may be lost",
+    },
+    Delivery.UNCHECKED.value: {
+        "ru": "📤 {test}: отправлено, событие {event_id} (доставку проверяет SENTRY_AUTH_TOKEN с project:read)",
+        "en": "📤 {test}: sent, event {event_id} (checking delivery takes SENTRY_AUTH_TOKEN with project:read)",
+    },
     "failed": {"ru": "❌ {test}: {reason}", "en": "❌ {test}: {reason}"},
     Failure.SENTRY_OFF.value: {
         "ru": "Sentry выключен в воркере (SENTRY_DSN не задан), событие не отправлено",
@@ -96,6 +131,10 @@ REPORT_TEXTS: Catalogue = {
     "off_summary": {
         "ru": "⚠️ Sentry выключен: задайте SENTRY_DSN для бота и воркеров. Ничего не сломано, просто события не уходят.",
         "en": "⚠️ Sentry is off: set SENTRY_DSN for the bot and the workers. Nothing is broken; events just go nowhere.",
+    },
+    "not_confirmed_summary": {
+        "ru": "⚠️ Sentry подтвердил не все события: проверьте SENTRY_DSN, доступность Sentry и лимиты проекта.",
+        "en": "⚠️ Sentry did not confirm every event: check SENTRY_DSN, Sentry's reachability and the project's limits.",
     },
     "trace": {"ru": "Трасса: {trace_id}", "en": "Trace: {trace_id}"},
     "where": {
@@ -116,12 +155,20 @@ def format_report(
     trace_id: str | None = None,
     api_url: str = "https://sentry.io",
     organization: str | None = None,
+    confirm_timeout_s: float = 15.0,
 ) -> str:
     """The chat message that replaces "queued": one line per test, then where to look."""
     lines = [_t("header", language, tests=", ".join(o.test for o in outcomes))]
     for outcome in outcomes:
         if outcome.event_id is not None:
-            line = _t("sent", language, test=outcome.test, event_id=outcome.event_id)
+            delivery = outcome.delivery or Delivery.UNCHECKED
+            line = _t(
+                delivery.value,
+                language,
+                test=outcome.test,
+                event_id=outcome.event_id,
+                timeout_s=f"{confirm_timeout_s:g}",
+            )
             if outcome.title:
                 line += f" — {outcome.title}"
             url = event_url(api_url, organization, outcome.event_id)
@@ -133,6 +180,8 @@ def format_report(
     if outcomes and all(o.failure is Failure.SENTRY_OFF for o in outcomes):
         lines.append(_t("off_summary", language))
         return "\n".join(lines)
+    if any(o.delivery is Delivery.NOT_CONFIRMED for o in outcomes):
+        lines.append(_t("not_confirmed_summary", language))
     if trace_id:
         lines.append(_t("trace", language, trace_id=trace_id))
     lines.append(_t("where", language))

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from common.contract import ContractError, ScanTask
+from common.observability.failures import failure
 from common.scan_slot import release
-from worker.app import BaseTask, app
-from worker.arbitrage import messages
+from worker.app import BaseTask, TaskFailed, app
+from worker.arbitrage import messages, store
 from worker.arbitrage.delivery import deliver
 from worker.arbitrage.model import ScanRequest
 from worker.arbitrage.workflow import run_scan
@@ -51,9 +52,14 @@ def arbitrage_scan(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
         return isinstance(error, OperationalError) and self.request.retries < self.max_retries
 
     try:
-        return run_scan(self.resources, request, may_retry=database_retry_left).as_dict()
+        outcome = run_scan(self.resources, request, may_retry=database_retry_left)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=self.retry_countdown_s()) from exc
+    if outcome.status == store.FAILED:
+        # Reported and told to the user already; FAILURE in Celery (and Flower), the counters in the result.
+        status = failure(outcome.failure or "internal").transaction_status
+        raise TaskFailed(outcome.error or f"{outcome.failure}", status, outcome.as_dict())
+    return outcome.as_dict()
 
 
 def _refuse_malformed(task: BaseTask, task_id: str, kwargs: dict[str, Any]) -> None:
