@@ -249,7 +249,7 @@ def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_
     assert "logging" in text
     # Not production: the production-only items say so instead of failing.
     assert text.count("✅ SENTRY_DSN задан") == 2
-    assert text.count("➖ SENTRY_ENVIRONMENT=test: не production") == 2
+    assert text.count("➖ Окружение: test — для production задайте SENTRY_ENVIRONMENT=production") == 2
     assert text.count(f"✅ sentry-sdk {sentry_sdk.VERSION} ≥ 1.40") == 2
 
 

@@ -47,8 +47,8 @@ def test_admins_see_each_process_with_its_checklist() -> None:
         "• Beat tasks monitored as Crons: yes",
         "Production checklist:",
         "✅ SENTRY_DSN is set",
-        "✅ SENTRY_ENVIRONMENT=production",
-        "❌ SENTRY_TRACES_SAMPLE_RATE=0.5: production needs ≤ 0.1",
+        "✅ Environment: production",
+        "❌ Traces sample rate 0.5: production needs ≤ 0.1 (SENTRY_TRACES_SAMPLE_RATE)",
         "✅ sentry-sdk 2.19.0 ≥ 1.40",
         "",
         "⚙️ Worker celery@host (pid 7): ❌ Sentry is not initialised (SENTRY_DSN is not set)",
@@ -58,10 +58,26 @@ def test_admins_see_each_process_with_its_checklist() -> None:
         "• sentry-sdk: 2.19.0",
         "Production checklist:",
         "❌ SENTRY_DSN is not set",
-        "➖ SENTRY_ENVIRONMENT=development: not production (production must say production)",
-        "➖ SENTRY_TRACES_SAMPLE_RATE=1 (the 0.1 limit applies in production only)",
+        "➖ Environment: development — for production set SENTRY_ENVIRONMENT=production",
+        "➖ Traces sample rate 1 (the 0.1 limit applies in production only)",
         "✅ sentry-sdk 2.19.0 ≥ 1.40",
     ]
+
+
+def test_in_russian_every_label_reads_naturally() -> None:
+    text = render_details(OFF, None, "ru")
+    assert text.splitlines()[:9] == [
+        "🤖 Бот: ❌ Sentry не инициализирован (SENTRY_DSN не задан)",
+        "• Окружение: development",
+        "• Релиз: —",
+        "• Доля трассируемых транзакций: 1",
+        "• sentry-sdk: 2.19.0",
+        "Чек-лист production:",
+        "❌ SENTRY_DSN не задан",
+        "➖ Окружение: development — для production задайте SENTRY_ENVIRONMENT=production",
+        "➖ Доля трассируемых транзакций 1 (предел 0.1 — только для production)",
+    ]
+    assert "Traces" not in text and "Environment" not in text
 
 
 def test_while_waiting_and_when_no_worker_answers_it_says_so() -> None:
