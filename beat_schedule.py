@@ -1,6 +1,6 @@
 """The Celery beat schedule, as data only. `worker.app` turns it into Celery's schedule.
 
-Each entry: name -> {"task": dotted task name, "crontab": numeric crontab fields (UTC),
+Each entry: name -> {"task": dotted task name, "crontab": crontab fields (numbers or "*"; UTC),
 "args"/"kwargs": plain JSON values, "options": {"queue": ...}}. The entry name is also the
 Sentry Crons monitor slug (sentry-sdk's Celery integration with monitor_beat_tasks=True).
 """
@@ -10,6 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 SCHEDULE: dict[str, dict[str, Any]] = {
+    # The Telegram outbox and the janitor of abandoned scans (worker/tasks/upkeep.py). A run left in the queue
+    # past the next minute is dropped (`expires`): the next one does the same work.
+    "upkeep-every-minute": {
+        "task": "upkeep.run",
+        "crontab": {"minute": "*"},
+        "options": {"queue": "default", "expires": 55},
+    },
     # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
     "sentry-cleanup-weekly-test-issues": {
         "task": "cleanup.run",

@@ -162,6 +162,14 @@ class CleanupTask(TaskCall):
             raise ContractError(f"{self.NAME}: trigger must be beat, bot or cli, got {self.trigger!r}")
 
 
+@dataclass(frozen=True)
+class UpkeepTask(TaskCall):
+    """Beat, every minute: deliver what the Telegram outbox holds, end abandoned scans. No arguments."""
+
+    NAME: ClassVar[str] = "upkeep.run"
+    QUEUE: ClassVar[str] = "default"
+
+
 # Every task the bot or beat sends, so routing is decided in one place.
-TASK_CALLS: tuple[type[TaskCall], ...] = (ScanTask, SentryStatusTask, SelfTestTask, CleanupTask)
+TASK_CALLS: tuple[type[TaskCall], ...] = (ScanTask, SentryStatusTask, SelfTestTask, CleanupTask, UpkeepTask)
 ROUTES: dict[str, str] = {call.NAME: call.QUEUE for call in TASK_CALLS}

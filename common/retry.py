@@ -50,6 +50,17 @@ class RetryPolicy:
         cap = min(self.max_backoff_s, self.base_s * 2 ** max(0, retry_number - 1))
         return random.uniform(0.0, cap)  # noqa: S311 - jitter, not cryptography
 
+    def outage_wait_s(self, retry_number: int) -> float:
+        """The wait before retry ``retry_number`` of work riding out an outage: equal jitter, at least half the
+        cap, so the retries together surely span :meth:`outage_span_s` instead of maybe bunching at the start."""
+        cap = float(min(self.max_backoff_s, self.base_s * 2 ** max(0, retry_number - 1)))
+        return cap / 2 + random.uniform(0.0, cap / 2)  # noqa: S311 - jitter, not cryptography
+
+    def outage_span_s(self) -> tuple[float, float]:
+        """The least and the most time all retries of :meth:`outage_wait_s` wait together."""
+        caps = [min(self.max_backoff_s, self.base_s * 2 ** max(0, n - 1)) for n in range(1, self.max_attempts)]
+        return sum(caps) / 2, float(sum(caps))
+
     def wait_s(self, retry_number: int, server_wait_s: float | None = None) -> float:
         """The wait before retry ``retry_number``: the backoff, but never less than what the server asked."""
         backoff = self.backoff_s(retry_number)

@@ -167,7 +167,9 @@ def worker_process(celery_app: object, tmp_path: Path) -> Iterator[Callable[...,
         settings: Settings | None = None,
         extra_env: dict[str, str] | None = None,
         queues: str | None = None,
+        own_session: bool = False,
     ) -> WorkerProcess:
+        """``own_session``: the worker leads a process group of its own, which a test may kill as a whole."""
         env = {**os.environ, **(settings_env(settings) if settings else {}), **(extra_env or {})}
         worker = start_worker(
             celery_app,
@@ -178,6 +180,7 @@ def worker_process(celery_app: object, tmp_path: Path) -> Iterator[Callable[...,
             concurrency=concurrency,
             queues=queues.split(",") if queues else None,
             name_prefix="test",
+            own_session=own_session,
         )
         started.append(worker)
         return worker

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
@@ -27,7 +28,7 @@ from celery.signals import (
 from kombu.entity import Exchange, Queue
 
 import beat_schedule
-from common.contract import QUEUES, ROUTES, abandoned_key
+from common.contract import INTERACTIVE_QUEUES, MAINTENANCE_QUEUES, QUEUES, ROUTES, abandoned_key
 from common.logs import configure_logging
 from common.observability.breadcrumbs import TRAIL_HEADER, replay_trail
 from common.observability.sdk import init_sentry
@@ -37,12 +38,26 @@ from worker.resources import Resources
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ("worker.tasks.system", "worker.tasks.selftest", "worker.tasks.arbitrage", "worker.tasks.cleanup")
+TASK_MODULES = (
+    "worker.tasks.system",
+    "worker.tasks.selftest",
+    "worker.tasks.arbitrage",
+    "worker.tasks.cleanup",
+    "worker.tasks.upkeep",
+)
 DEFAULT_SOFT_TIME_LIMIT_S = 240
 DEFAULT_TIME_LIMIT_S = 300
-# Longest task (the monthly cleanup) is capped at 30 minutes; a message unacked for longer than this is
-# redelivered, so it must exceed every hard time limit or a running task would be handed out twice.
-VISIBILITY_TIMEOUT_S = 2 * 60 * 60
+# A message a worker took but did not acknowledge (it died: OOM, host lost, kill -9) goes back to its queue
+# once it has been out this long. It must exceed the hard time limit of every task that can hold it, or a
+# running task would be handed out twice; beyond that, every second of it is a second a user waits for a
+# dead worker's scan. So each pool family has its own: the interactive pool's tasks end within 4.5 minutes
+# (the scan's hard limit), the maintenance pool's within 30 (the cleanup's). And each family keeps its own
+# unacked set (kombu's unacked keys), or the interactive pool would hand out a 25-minute cleanup after 6
+# minutes. A worker consuming both families (a single `celery worker`) uses the longer timeout.
+INTERACTIVE_VISIBILITY_TIMEOUT_S = 6 * 60
+MAINTENANCE_VISIBILITY_TIMEOUT_S = 35 * 60
+VISIBILITY_MARGIN_S = 60  # at least this much above every hard limit: the ack itself, a slow result write
+VISIBILITY_TIMEOUT_S = MAINTENANCE_VISIBILITY_TIMEOUT_S  # senders and mixed workers
 # A dead Redis must fail fast, not hang a worker's publish.
 BROKER_SOCKET_TIMEOUT_S = 2.0
 
@@ -67,6 +82,9 @@ class BaseTask(Task):  # type: ignore[misc]
     """Every task: the process's resources, and the project's retry policy for a task retried as a whole."""
 
     retry_policy = RetryPolicy(max_attempts=6, deadline_s=3600.0, base_s=2.0, max_backoff_s=300.0)
+    # Riding out an outage of the database (or Redis): retries that together span 77-155 s, a realistic blip
+    # (a PostgreSQL restart or failover), after which the work fails for good and people are told.
+    outage_policy = RetryPolicy(max_attempts=7, deadline_s=300.0, base_s=5.0, max_backoff_s=40.0)
     # Reported where it happened; Celery logs it without a traceback and sentry-sdk does not capture it again.
     throws = (TaskFailed,)
 
@@ -100,9 +118,31 @@ class BaseTask(Task):  # type: ignore[misc]
             log.info("Task %s %s was abandoned by its sender; not running it", self.name, self.request.id)
             raise Reject("abandoned by its sender: the user was told it could not be queued", requeue=False)
 
+    def outage_countdown_s(self) -> float:
+        """Seconds before the next attempt of work waiting for the database (or Redis) to come back."""
+        return self.outage_policy.outage_wait_s(int(self.request.retries) + 1)
+
     def retry_countdown_s(self, server_wait_s: float | None = None) -> float:
         """Seconds before the next attempt: jittered backoff, never sooner than the server asked."""
         return self.retry_policy.wait_s(int(self.request.retries) + 1, server_wait_s)
+
+
+def pool_transport_options(queues: Sequence[str] | str | None) -> dict[str, Any]:
+    """The broker options of a worker consuming ``queues`` (all queues when None): see VISIBILITY_TIMEOUT_S."""
+    names = {q.strip() for q in queues.split(",")} if isinstance(queues, str) else set(queues or QUEUES)
+    names.discard("")
+    if names and names <= set(INTERACTIVE_QUEUES):
+        family, timeout = "interactive", INTERACTIVE_VISIBILITY_TIMEOUT_S
+    elif names and names <= set(MAINTENANCE_QUEUES):
+        family, timeout = "maintenance", MAINTENANCE_VISIBILITY_TIMEOUT_S
+    else:
+        return {"visibility_timeout": VISIBILITY_TIMEOUT_S}  # kombu's default keys, the longest timeout
+    return {
+        "visibility_timeout": timeout,
+        "unacked_key": f"unacked:{family}",
+        "unacked_index_key": f"unacked_index:{family}",
+        "unacked_mutex_key": f"unacked_mutex:{family}",
+    }
 
 
 def schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -218,9 +258,14 @@ def _setup_logging(**_: Any) -> None:
 
 
 @celeryd_init.connect
-def _init_worker_observability(**_: Any) -> None:
+def _init_worker(conf: Any = None, options: dict[str, Any] | None = None, **_: Any) -> None:
     configure_logging(app.settings)
     init_sentry(app.settings, process="worker")
+    # Before the worker connects: the visibility timeout and unacked set of the queues it consumes.
+    family = pool_transport_options((options or {}).get("queues"))
+    target = conf if conf is not None else app.conf
+    target.broker_transport_options = {**target.broker_transport_options, **family}
+    log.info("Broker: messages unacked for %ss are redelivered", family["visibility_timeout"])
 
 
 @beat_init.connect

@@ -91,6 +91,11 @@ class Scan(Base):
     skipped_listings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     sentry_event_id: Mapped[str | None] = mapped_column(String(32))
+    # The bot's "queued" message the result replaces, and how many times a worker started this scan (a
+    # redelivery after a worker died, a requeue while Redis was away): bounded, so a scan that kills its
+    # worker cannot loop for ever.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     opportunities: Mapped[list[ScanOpportunity]] = relationship(back_populates="scan", cascade="all, delete-orphan")
 
@@ -166,3 +171,27 @@ class SentMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A final message to a user that Telegram did not take at once: retried until delivered or refused.
+
+    ``status``: ``pending`` (to be tried at ``next_attempt_at``), ``sent``, or ``refused`` (Telegram said no
+    for good, e.g. the user blocked the bot; ``last_error`` says why). ``edit_message_id``: the message the
+    text replaces (the bot's "queued" reply); when it can no longer be edited, the text is sent anew.
+    """
+
+    __tablename__ = "telegram_outbox"
+    __table_args__ = (Index("ix_telegram_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    edit_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()

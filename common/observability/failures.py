@@ -102,6 +102,8 @@ FAILURES: dict[str, Failure] = {
     "timeout": Failure("timeout", "trading", "error", "deadline_exceeded", "SoftTimeLimitExceeded"),
     # Still unreachable after the retries that span a realistic outage: the database is down (page at once).
     "database": Failure("database", "database", "fatal", "unavailable", "SQLAlchemyError (OperationalError, ...)"),
+    # Started too often without finishing, or found abandoned by the janitor: work was lost somewhere.
+    "interrupted": Failure("interrupted", "trading", "error", "aborted", "ScanInterrupted"),
     "internal": Failure("internal", "trading", "error", "internal_error", "anything else (a bug)"),
 }
 

@@ -117,7 +117,7 @@ def test_the_weekly_beat_entry_resolves_test_issues_reports_to_crons_and_to_the_
 ) -> None:
     test_error, test_critical, real = seed_test_issues(sentry_sandbox)
     clock = FixedClock(datetime(2026, 3, 2, 2, 59, tzinfo=UTC))  # a Monday, a minute before the run
-    scheduler = ClockedScheduler(app, clock, record_only=False)
+    scheduler = ClockedScheduler(app, clock, record_only=False, names=[WEEKLY])
     for _ in scheduler.run_until(datetime(2026, 3, 2, 3, 1, tzinfo=UTC)):
         pass
     assert [entry.name for _, entry in scheduler.fired] == [WEEKLY]

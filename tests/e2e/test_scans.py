@@ -342,7 +342,7 @@ def test_a_database_outage_keeps_the_scan_slot_through_retries_then_tells_the_us
     transport = sentry_capture()
     settings = scan_env("postgresql+psycopg://postgres@127.0.0.1:1/scans")  # port 1: refused at once
     # Retry at once: the policy is under test, not the wait.
-    monkeypatch.setattr(scans_task.arbitrage_scan, "retry_policy", RetryPolicy(6, 3600.0, 0.0, 0.0))
+    monkeypatch.setattr(scans_task.arbitrage_scan, "outage_policy", RetryPolicy(7, 3600.0, 0.0, 0.0))
     message_id = post_queued_message(settings, telegram_sandbox)
     task_id = str(uuid.uuid4())
     redis_client.set(guard_key(USER), task_id)  # as the bot does before it queues the scan

@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import beat_schedule
-from common.contract import ROUTES, CleanupTask
+from common.contract import ROUTES, TASK_CALLS, CleanupTask, UpkeepTask
 from tests.support.beat import ClockedScheduler, FixedClock
 from tests.support.tasks import app
 
 CLEANUP_TASK = CleanupTask.NAME
+CLEANUP_ENTRIES = ("sentry-cleanup-weekly-test-issues", "sentry-cleanup-monthly-old-issues")
+CALLS = {call.NAME: call for call in TASK_CALLS}
 
 
 def test_weekly_and_monthly_cleanups_fire_at_their_utc_times_with_the_operators_arguments() -> None:
     # Sunday 2026-03-01 00:00 UTC through Wednesday 2026-04-08: five Mondays and two first days of a month.
     clock = FixedClock(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
-    scheduler = ClockedScheduler(app, clock)
+    scheduler = ClockedScheduler(app, clock, names=CLEANUP_ENTRIES)
     for _ in scheduler.run_until(datetime(2026, 4, 8, tzinfo=UTC), step=timedelta(minutes=5)):
         pass
 
@@ -39,20 +41,30 @@ def test_weekly_and_monthly_cleanups_fire_at_their_utc_times_with_the_operators_
     assert weekly.options["queue"] == monthly.options["queue"] == "maintenance"
 
 
-def test_the_schedule_is_plain_data_with_numeric_crontab_fields_and_valid_monitor_slugs() -> None:
+def test_the_upkeep_runs_every_minute_on_the_interactive_pool_and_expires_before_the_next() -> None:
+    clock = FixedClock(datetime(2026, 3, 1, 0, 0, 30, tzinfo=UTC))
+    scheduler = ClockedScheduler(app, clock, names=["upkeep-every-minute"])
+    for _ in scheduler.run_until(datetime(2026, 3, 1, 0, 5, 30, tzinfo=UTC), step=timedelta(seconds=10)):
+        pass
+    fired = [when.strftime("%H:%M:%S") for when, _ in scheduler.fired]
+    assert fired == ["00:01:00", "00:02:00", "00:03:00", "00:04:00", "00:05:00"]
+    [entry] = {entry.name: entry for _, entry in scheduler.fired}.values()
+    assert (entry.task, entry.options["queue"], entry.options["expires"]) == (UpkeepTask.NAME, "default", 55)
+    assert ROUTES[UpkeepTask.NAME] == "default"
+
+
+def test_the_schedule_is_plain_data_the_contract_accepts_with_valid_monitor_slugs() -> None:
     app.loader.import_default_modules()  # what a worker does at start-up: every task in `imports` registered
     for name, entry in beat_schedule.SCHEDULE.items():
         # Sentry Crons monitor slugs: lowercase letters, digits and dashes, at most 50 characters.
         assert name.replace("-", "").isalnum()
         assert name == name.lower()
         assert len(name) <= 50
-        assert all(isinstance(value, int) for value in entry["crontab"].values())
+        assert all(isinstance(value, int) or value == "*" for value in entry["crontab"].values())
         assert entry["task"] in app.tasks
-    assert ROUTES[CLEANUP_TASK] == "maintenance"
+        assert entry["options"]["queue"] == ROUTES[entry["task"]]
+        CALLS[entry["task"]].from_kwargs(entry.get("kwargs", {}))  # what beat sends is what the contract accepts
     assert app.conf.task_routes[CLEANUP_TASK] == {"queue": "maintenance"}
-    for entry in beat_schedule.SCHEDULE.values():  # what beat sends is what the contract accepts
-        CleanupTask.from_kwargs(entry["kwargs"])
     task = app.tasks[CLEANUP_TASK]
     assert task.acks_late
     assert task.soft_time_limit < task.time_limit
-    assert task.time_limit < app.conf.broker_transport_options["visibility_timeout"]

@@ -8,12 +8,20 @@ settings, and each test installs its own Resources (tests/conftest.py).
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from common.settings import load_settings_or_exit
 from tests.support.environment import TEST_KEY_PREFIX
 from worker.app import app
-from worker.tasks import arbitrage, cleanup, selftest, system  # noqa: F401 - registers the production tasks
+from worker.tasks import arbitrage, cleanup, selftest, system, upkeep  # noqa: F401 - registers the production tasks
+
+# A test that kills a whole worker waits for its messages to come back: seconds, not the production minutes.
+if os.environ.get("TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"):
+    # The module, not the package's lazy `app` attribute (worker/__init__.py), which is the Celery app.
+    importlib.import_module("worker.app").INTERACTIVE_VISIBILITY_TIMEOUT_S = int(
+        os.environ["TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"]
+    )
 
 app.use_settings(load_settings_or_exit())
 app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": TEST_KEY_PREFIX}

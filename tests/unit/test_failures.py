@@ -13,6 +13,7 @@ from worker.arbitrage.messages import TEXTS
 DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 SPAN_STATUSES = {
     "internal_error",
+    "aborted",
     "unavailable",
     "resource_exhausted",
     "deadline_exceeded",

@@ -11,10 +11,13 @@ from common.retry import ONCE
 from worker.arbitrage import messages
 from worker.arbitrage.model import ScanRequest
 from worker.resources import Resources
-from worker.telegram.outbox import send_once
+from worker.telegram import outbox
 from worker.telegram.sender import TelegramFloodWait, TelegramNotConfigured, TelegramSendError
 
 log = logging.getLogger(__name__)
+
+# Telegram's description when the user blocked the bot: their choice, not a failure to report.
+BLOCKED = "bot was blocked by the user"
 
 # Telegram allows about one message per second per chat; progress is a courtesy, so leave room for others.
 PROGRESS_INTERVAL_MS = 2_000
@@ -38,6 +41,11 @@ class Progress:
         language = self._resources.settings.bot_language
         request = self._request
         self._edit(messages.progress_text(language, request.game, request.level, pages, items, found), 0.0)
+
+    def resumed(self) -> None:
+        """The scan starts again: its earlier run was cut off (the worker stopped, Redis went away)."""
+        language = self._resources.settings.bot_language
+        self._edit(messages.resumed_text(language, self._request.game, self._request.level), 1.5)
 
     def waiting(self, wait_s: float) -> None:
         """Worth a second in the chat's queue: the scan is about to sit still for ``wait_s`` (at least 2 s)."""
@@ -63,22 +71,22 @@ class Progress:
 
 
 def deliver(resources: Resources, request: ScanRequest, text: str) -> None:
-    """Put ``text`` into the user's "queued" message; send it once as a new message if that is impossible."""
+    """Put ``text`` into the user's "queued" message (or a new one), now or later through the outbox."""
     try:
         sender = resources.telegram()
-        if request.message_id is not None:
-            try:
-                sender.edit_message_text(request.chat_id, request.message_id, text)
-                return
-            except TelegramSendError as exc:
-                if exc.status != 400:  # deleted or too old to edit: a new message below; anything else: give up
-                    raise
-                log.info("Could not edit message %s (%s); sending the result anew", request.message_id, exc.description)
-        send_once(sender, resources.database, f"arbitrage:{request.task_id}", request.chat_id, text)
-    except (TelegramSendError, TelegramNotConfigured) as exc:
-        # ERROR: one Sentry event (logging integration), component=telegram; the scan itself stays as stored.
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("component", "telegram")
-            log.error(
-                "Could not deliver the result of scan task %s to chat %s: %s", request.task_id, request.chat_id, exc
-            )
+    except TelegramNotConfigured:
+        log.info("TELEGRAM_BOT_TOKEN is not set: the result of scan task %s is only stored", request.task_id)
+        return
+    key = f"arbitrage:{request.task_id}"
+    result = outbox.deliver(sender, resources.database, key, request.chat_id, text, request.message_id)
+    if result.status != outbox.REFUSED or (result.error and BLOCKED in result.error):
+        return  # delivered, or kept until Telegram takes it; a user who blocked the bot chose so
+    # ERROR: one Sentry event (logging integration), component=telegram; the scan itself stays as stored.
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("component", "telegram")
+        log.error(
+            "Could not deliver the result of scan task %s to chat %s: %s",
+            request.task_id,
+            request.chat_id,
+            result.error,
+        )

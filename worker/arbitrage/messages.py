@@ -39,6 +39,20 @@ TEXTS: Catalogue = {
         "ru": "⚠️ Остановился на лимите в {pages} страниц: дальше диапазон не просмотрен.",
         "en": "⚠️ Stopped at the limit of {pages} pages: the rest of the range was not scanned.",
     },
+    "resumed": {
+        "ru": "🔁 Предыдущая попытка скана {game}/{level} прервалась (воркер остановился) — сканирую заново…",
+        "en": "🔁 The last attempt at the {game}/{level} scan was cut off (its worker stopped); scanning again…",
+    },
+    "interrupted": {
+        "ru": (
+            "😔 Скан {game}/{level} прервался и не завершился: воркер останавливался, не закончив его. "
+            "Запустите /arbitrage ещё раз. Код ошибки: {event_id}"
+        ),
+        "en": (
+            "😔 The {game}/{level} scan was cut off and did not finish: its worker stopped before the end. "
+            "Please run /arbitrage again. Error id: {event_id}"
+        ),
+    },
     "rate_limited": {
         "ru": (
             "⏳ DMarket ограничивает частоту запросов, скан {game}/{level} прерван. "
@@ -138,6 +152,10 @@ def duration(lang: Language, seconds: float | None) -> str:
 
 def waiting_text(lang: Language, game: str, level: str, page: int, wait_s: float) -> str:
     return translate(TEXTS, "waiting", lang, game=game, level=level, page=page, wait=duration(lang, wait_s))
+
+
+def resumed_text(lang: Language, game: str, level: str) -> str:
+    return translate(TEXTS, "resumed", lang, game=game, level=level)
 
 
 def failure_text(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import delete, select
 
 from common.db.database import Database
@@ -16,19 +18,32 @@ COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
 TERMINAL = (COMPLETED, FAILED)
 
 
-def claim(database: Database, request: ScanRequest) -> tuple[int, ScanOutcome | None]:
+@dataclass(frozen=True)
+class Claim:
+    """A scan row taken by this run: its id, its outcome if it already ended, and whether it was started before."""
+
+    scan_id: int
+    ended: ScanOutcome | None
+    resumed: bool  # an earlier run of this task started it and did not finish (a worker died, Redis went away)
+    attempts: int  # runs so far, this one included
+
+
+def claim(database: Database, request: ScanRequest) -> Claim:
     """The Scan row for this task id, created or reset for a new run; or its outcome if it already ended."""
     with database.session() as session:
         scan = session.scalar(select(Scan).where(Scan.task_id == request.task_id))
         if scan is not None and scan.status in TERMINAL:
-            return scan.id, outcome_of(scan)
+            return Claim(scan.id, outcome_of(scan), resumed=False, attempts=scan.attempts)
+        resumed = scan is not None
         if scan is None:
             scan = Scan(
                 task_id=request.task_id,
                 user_id=request.user_id,
                 chat_id=request.chat_id,
+                message_id=request.message_id,
                 game=request.game,
                 level=request.level,
+                attempts=0,
             )
             session.add(scan)
         else:
@@ -37,9 +52,10 @@ def claim(database: Database, request: ScanRequest) -> tuple[int, ScanOutcome | 
         scan.status, scan.started_at, scan.finished_at = RUNNING, utcnow(), None
         scan.pages = scan.items_seen = scan.opportunities_found = scan.skipped_listings = 0
         scan.error = scan.sentry_event_id = None
+        scan.attempts += 1
         session.flush()
         add_database_breadcrumb("claim scan", scan_id=scan.id, task_id=request.task_id)
-        return scan.id, None
+        return Claim(scan.id, None, resumed=resumed, attempts=scan.attempts)
 
 
 def record_success(database: Database, scan_id: int, market: MarketScan) -> ScanOutcome:

@@ -77,12 +77,20 @@ def scan_market(
     return result
 
 
+# A scan whose worker keeps dying (or whose Redis keeps going away) is given up after this many starts.
+MAX_SCAN_ATTEMPTS = 5
+
+
+class ScanInterrupted(Exception):
+    """A scan that could not run to its end: started too often, or abandoned (the janitor found it stale)."""
+
+
 def _never(_: BaseException) -> bool:
     return False
 
 
 @dataclass
-class _Attempt:
+class Attempt:
     """What one run has done so far, for the failure handler: its scan row and its requests' counters."""
 
     scan_id: int | None = None
@@ -103,29 +111,38 @@ def run_scan(
         scope.set_tag("game", request.game)
         scope.set_tag("level", request.level)
         scope.set_user({"id": str(request.user_id)})
-        attempt = _Attempt()
+        attempt = Attempt()
         try:
             outcome = _run(resources, request, attempt)
         except Exception as exc:  # SoftTimeLimitExceeded is an Exception too
             if may_retry(exc):
                 log.warning("Scan task %s will be retried: %r", request.task_id, exc)
                 raise
-            outcome = _fail(resources, request, attempt, exc)
+            outcome = fail_scan(resources, request, attempt, exc)
         release_slot(resources.redis, request)
         return outcome
 
 
-def _run(resources: Resources, request: ScanRequest, attempt: _Attempt) -> ScanOutcome:
+def _run(resources: Resources, request: ScanRequest, attempt: Attempt) -> ScanOutcome:
     settings = resources.settings
     rules = rules_for(settings, request.game, request.level)
-    claimed_id, ended = store.claim(resources.database, request)
-    attempt.scan_id = claimed_id
-    if ended is not None:
+    claim = store.claim(resources.database, request)
+    attempt.scan_id = claim.scan_id
+    if claim.ended is not None:
         log.info(
-            "Scan %s (task %s) already ended (%s); telling the user again", claimed_id, request.task_id, ended.status
+            "Scan %s (task %s) already ended (%s); telling the user again",
+            claim.scan_id,
+            request.task_id,
+            claim.ended.status,
         )
-        deliver(resources, request, _ended_text(resources, request, rules, ended))
-        return ended
+        deliver(resources, request, _ended_text(resources, request, rules, claim.ended))
+        return claim.ended
+    progress = Progress(resources, request)
+    if claim.resumed:
+        if claim.attempts > MAX_SCAN_ATTEMPTS:
+            raise ScanInterrupted(f"started {claim.attempts} times without finishing; not started again")
+        log.warning("Scan %s (task %s) resumed: attempt %s", claim.scan_id, request.task_id, claim.attempts)
+        progress.resumed()
 
     add_trading_breadcrumb(
         "arbitrage_scan_started",
@@ -139,12 +156,12 @@ def _run(resources: Resources, request: ScanRequest, attempt: _Attempt) -> ScanO
         GAME_IDS[request.game],
         rules,
         settings.arbitrage_max_pages,
-        Progress(resources, request),
+        progress,
         stats=attempt.stats,
     )
     if market.stats.malformed:
         report_skipped_listings(request, market.stats.malformed)
-    outcome = store.record_success(resources.database, claimed_id, market)
+    outcome = store.record_success(resources.database, claim.scan_id, market)
     add_trading_breadcrumb(
         "arbitrage_scan_completed",
         show=("opportunities",),
@@ -157,7 +174,7 @@ def _run(resources: Resources, request: ScanRequest, attempt: _Attempt) -> ScanO
     )
     log.info(
         "Scan %s %s/%s: %d pages, %d items, %d opportunities, %d requests, %d rate-limited, %.1fs waited",
-        claimed_id,
+        claim.scan_id,
         request.game,
         request.level,
         market.pages,
@@ -200,7 +217,7 @@ def _ended_text(resources: Resources, request: ScanRequest, rules: Rules, ended:
     return _result_text(resources.settings, request, rules, ended, opportunities)
 
 
-def _fail(resources: Resources, request: ScanRequest, attempt: _Attempt, error: Exception) -> ScanOutcome:
+def fail_scan(resources: Resources, request: ScanRequest, attempt: Attempt, error: Exception) -> ScanOutcome:
     """End a scan that failed: one report to Sentry, the record, the user's message. Never raises."""
     kind = failure_kind(error)
     event_id = report_failure(error, kind)
@@ -292,4 +309,6 @@ def failure_kind(error: BaseException) -> str:
         return "dmarket_down"
     if isinstance(error, SoftTimeLimitExceeded):
         return "timeout"
+    if isinstance(error, ScanInterrupted):
+        return "interrupted"
     return "internal"

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # four minutes is generous. The soft limit lets the scan tell the user; the hard one reclaims the process.
 SOFT_TIME_LIMIT_S = 240
 TIME_LIMIT_S = 270
-MAX_DATABASE_RETRIES = 3
+MAX_DATABASE_RETRIES = BaseTask.outage_policy.max_attempts - 1
 
 
 @app.task(
@@ -54,7 +54,7 @@ def arbitrage_scan(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
     try:
         outcome = run_scan(self.resources, request, may_retry=database_retry_left)
     except OperationalError as exc:
-        raise self.retry(exc=exc, countdown=self.retry_countdown_s()) from exc
+        raise self.retry(exc=exc, countdown=self.outage_countdown_s()) from exc
     if outcome.status == store.FAILED:
         # Reported and told to the user already; FAILURE in Celery (and Flower), the counters in the result.
         status = failure(outcome.failure or "internal").transaction_status
