@@ -58,6 +58,11 @@ INTERACTIVE_VISIBILITY_TIMEOUT_S = 6 * 60
 MAINTENANCE_VISIBILITY_TIMEOUT_S = 35 * 60
 VISIBILITY_MARGIN_S = 60  # at least this much above every hard limit: the ack itself, a slow result write
 VISIBILITY_TIMEOUT_S = MAINTENANCE_VISIBILITY_TIMEOUT_S  # senders and mixed workers
+# How often a consuming worker looks for messages past their visibility timeout (a dead worker's): kombu sweeps
+# every interval × throttle seconds, 10 × 10 = 100 s by default; 10 × 3 keeps a dead worker's scan back within
+# half a minute of its timeout for one ZRANGE per 30 s.
+RESTORE_INTERVAL_S = 10
+RESTORE_THROTTLE = 3
 # A dead Redis must fail fast, not hang a worker's publish.
 BROKER_SOCKET_TIMEOUT_S = 2.0
 
@@ -136,9 +141,13 @@ def pool_transport_options(queues: Sequence[str] | str | None) -> dict[str, Any]
     elif names and names <= set(MAINTENANCE_QUEUES):
         family, timeout = "maintenance", MAINTENANCE_VISIBILITY_TIMEOUT_S
     else:
-        return {"visibility_timeout": VISIBILITY_TIMEOUT_S}  # kombu's default keys, the longest timeout
+        family, timeout = "", VISIBILITY_TIMEOUT_S  # kombu's default keys, the longest timeout
+    sweep = {"unacked_restore_interval": RESTORE_INTERVAL_S, "unacked_restore_throttle": RESTORE_THROTTLE}
+    if not family:
+        return {"visibility_timeout": timeout, **sweep}
     return {
         "visibility_timeout": timeout,
+        **sweep,
         "unacked_key": f"unacked:{family}",
         "unacked_index_key": f"unacked_index:{family}",
         "unacked_mutex_key": f"unacked_mutex:{family}",

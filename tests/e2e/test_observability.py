@@ -188,11 +188,11 @@ def test_a_successful_scan_ends_its_trail_with_completed_and_its_task_ok(
     worker_process: Callable[..., WorkerProcess],
 ) -> None:
     """A transaction carries no breadcrumbs (sentry-sdk sends them with events only), so the scan's trail is
-    read from the one event a completed scan can still cause: the user blocked the bot before the result."""
+    read from the one event a completed scan can still cause: Telegram refuses the result for good (a 403
+    other than "blocked by the user", which is the user's choice and no event)."""
     worker_process(extra_env=scan_env)
-    telegram_sandbox.client.inject_fault(
-        "editMessageText", 403, count=1000, description="Forbidden: bot was blocked by the user"
-    )
+    refusal = "Forbidden: bot is not a member of the supergroup chat"
+    telegram_sandbox.client.inject_fault("editMessageText", 403, count=1000, description=refusal)
     with running_bot(start_bot(scan_env)):
         telegram_sandbox.client.send_message(USER, USER, "/arbitrage dota2 pro")
         [event] = sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)

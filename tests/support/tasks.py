@@ -19,9 +19,9 @@ from worker.tasks import arbitrage, cleanup, selftest, system, upkeep  # noqa: F
 # A test that kills a whole worker waits for its messages to come back: seconds, not the production minutes.
 if os.environ.get("TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"):
     # The module, not the package's lazy `app` attribute (worker/__init__.py), which is the Celery app.
-    importlib.import_module("worker.app").INTERACTIVE_VISIBILITY_TIMEOUT_S = int(
-        os.environ["TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"]
-    )
+    _app_module = importlib.import_module("worker.app")
+    _app_module.INTERACTIVE_VISIBILITY_TIMEOUT_S = int(os.environ["TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"])
+    _app_module.RESTORE_INTERVAL_S = 1
 
 app.use_settings(load_settings_or_exit())
 app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": TEST_KEY_PREFIX}

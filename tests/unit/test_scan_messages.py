@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.arbitrage import ScanChoice, UsageError, parse_arguments, usage
+from common.observability.failures import FAILURES
 from worker.arbitrage.engine import Opportunity
 from worker.arbitrage.messages import MAX_MESSAGE_UTF16, dollars, failure_text, percent, result_text, utf16_len
 
@@ -62,6 +63,14 @@ def test_failures_name_the_scan_and_the_event_id_in_both_languages() -> None:
     assert failure_text("ru", "dmarket_down", "tf2", "boost", None).endswith("Код ошибки: —")
     with pytest.raises(ValueError, match="unknown failure kind"):
         failure_text("en", "oops", "csgo", "pro", None)
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_every_scan_failure_of_the_failure_table_tells_the_user_in_both_languages(kind: str) -> None:
+    for language in ("ru", "en"):
+        text = failure_text(language, kind, "csgo", "pro", "abc123", wait_s=30)
+        assert "csgo/pro" in text
+        assert "abc123" in text
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from common.observability.failures import FAILURES
 from common.texts import Catalogue, Language, shorten, translate
 from worker.arbitrage.engine import Opportunity
 
@@ -114,9 +115,7 @@ TEXTS: Catalogue = {
         "en": "😔 The {game}/{level} scan failed. We have been notified. Error id: {event_id}",
     },
 }
-FAILURE_KEYS = frozenset(
-    {"rate_limited", "busy", "auth_failed", "not_configured", "dmarket_down", "timeout", "database", "internal"}
-)
+FAILURE_KEYS = frozenset(FAILURES)  # every scan failure of the failure table has its text (tests/unit)
 
 
 def dollars(cents: int) -> str:
