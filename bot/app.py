@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.handlers import command_descriptions, register
 from bot.runtime import BotRuntime, bot_data_for
+from bot.updates import ChatOrderedUpdateProcessor
 from bot.webhook import build_webhook_app
 from common.logs import install_redaction
 from common.observability.scrubbing import Scrubber
@@ -45,6 +46,7 @@ def build_application(runtime: BotRuntime) -> Application:  # type: ignore[type-
         .base_url(f"{settings.telegram_api_base_url}/bot")
         .base_file_url(f"{settings.telegram_api_base_url}/file/bot")
         .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(ChatOrderedUpdateProcessor(settings.bot_max_concurrent_updates))
         .build()
     )
     application.bot_data.update(bot_data_for(runtime))

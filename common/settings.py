@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     bot_language: Literal["ru", "en"] = "ru"
     bot_webhook_host: str = "127.0.0.1"
     bot_webhook_port: int = Field(default=8080, ge=1, le=65535)
+    # Updates handled at once (per chat, still one at a time and in order): bot/updates.py.
+    bot_max_concurrent_updates: int = Field(default=32, ge=1, le=1024)
 
     # DMarket
     dmarket_public_key: SecretStr | None = None

@@ -19,6 +19,7 @@ from common.settings import Settings
 from sandbox.server import free_port
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.bot import running_bot, running_bot_main
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = 1001
@@ -122,3 +123,18 @@ logging.getLogger("uvicorn.error").error("token in a uvicorn line: %s", {token!r
     assert "token in a uvicorn line" in done.stderr
     assert token not in done.stderr
     assert token.split(":")[1] not in done.stderr
+
+
+def test_one_slow_chat_does_not_hold_up_the_others(telegram_sandbox: TelegramSandbox, bot_settings: Settings) -> None:
+    """Telegram makes every call for one chat wait 20 s (flood control, a slow link): other users are answered
+    meanwhile. Handled one update at a time, the second user's reply would come only after the slow chat's."""
+    slow, other = 5005, 6006
+    telegram_sandbox.client.set_slow_chats({slow: 20})
+    with running_bot(bot_settings):
+        telegram_sandbox.client.send_message(slow, slow, "/start")
+        wait_until(lambda: telegram_sandbox.client.config()["delayed_calls"] >= 1, 10, what="the slow chat's reply")
+        telegram_sandbox.client.send_message(other, other, "/start")
+        [reply] = telegram_sandbox.client.wait_for_bot_messages(other, 1, timeout_s=10)
+        assert not telegram_sandbox.client.bot_messages(slow)  # still waiting: the other user did not wait for it
+        telegram_sandbox.client.set_slow_chats({})
+    assert "/help" in reply["text"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
+from celery.exceptions import Reject
 from sqlalchemy.exc import OperationalError
 
 from common.contract import ContractError, ScanTask
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 SOFT_TIME_LIMIT_S = 240
 TIME_LIMIT_S = 270
 MAX_DATABASE_RETRIES = BaseTask.outage_policy.max_attempts - 1
+# Redis itself went away (the broker, the shared limiter, the user's slot): nothing can be finished or told now.
+REDIS_LOST = (redis.ConnectionError, redis.TimeoutError)
 
 
 @app.task(
@@ -37,7 +41,10 @@ MAX_DATABASE_RETRIES = BaseTask.outage_policy.max_attempts - 1
 def arbitrage_scan(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
     """Scan DMarket for the ScanTask in ``kwargs`` and edit the user's "queued" message with the result."""
     task_id = str(self.request.id)
-    self.drop_if_abandoned()
+    try:
+        self.drop_if_abandoned()
+    except REDIS_LOST as exc:  # cannot tell whether the bot abandoned it: decide when Redis is back
+        raise Reject(exc, requeue=True) from exc
     try:
         call = ScanTask.from_kwargs(kwargs)
     except ContractError:
@@ -45,16 +52,24 @@ def arbitrage_scan(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
         raise
     request = ScanRequest.of(task_id, call)
 
-    def database_retry_left(error: BaseException) -> bool:
+    def retry_left(error: BaseException) -> bool:
         # The database is unreachable, so the scan cannot be recorded: run the whole scan again later, keeping
         # the user's scan slot. On the last attempt run_scan ends the scan for the user instead (DMarket and
         # Telegram trouble, soft time limits and bugs always end it at once).
-        return isinstance(error, OperationalError) and self.request.retries < self.max_retries
+        if isinstance(error, OperationalError):
+            return self.request.retries < self.max_retries
+        # Redis is gone: telling the user "failed" now would be a second ending once the unacked message comes
+        # back with Redis and runs again. The row stays `running`; the redelivery resumes it (bounded by
+        # MAX_SCAN_ATTEMPTS), and if Redis lost the message the janitor ends the row once.
+        return isinstance(error, REDIS_LOST)
 
     try:
-        outcome = run_scan(self.resources, request, may_retry=database_retry_left)
+        outcome = run_scan(self.resources, request, may_retry=retry_left)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=self.outage_countdown_s()) from exc
+    except REDIS_LOST as exc:
+        log.warning("Redis went away during scan task %s: it runs again when Redis is back (%r)", task_id, exc)
+        raise Reject(exc, requeue=True) from exc
     if outcome.status == store.FAILED:
         # Reported and told to the user already; FAILURE in Celery (and Flower), the counters in the result.
         status = failure(outcome.failure or "internal").transaction_status
