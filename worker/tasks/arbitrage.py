@@ -57,7 +57,7 @@ def arbitrage_scan(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
         # the user's scan slot. On the last attempt run_scan ends the scan for the user instead (DMarket and
         # Telegram trouble, soft time limits and bugs always end it at once).
         if isinstance(error, OperationalError):
-            return self.request.retries < self.max_retries
+            return bool(self.request.retries < self.max_retries)
         # Redis is gone: telling the user "failed" now would be a second ending once the unacked message comes
         # back with Redis and runs again. The row stays `running`; the redelivery resumes it (bounded by
         # MAX_SCAN_ATTEMPTS), and if Redis lost the message the janitor ends the row once.
