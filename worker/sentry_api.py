@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import RetryCallState
 
-from common.http import parse_retry_after_s
+from common.http import parse_retry_after_s, send_within
 from common.retry import RetryPolicy
 from common.settings import Settings
 
@@ -325,7 +325,7 @@ class SentryApi:
         self._wait_for_window(path)
         self.stats.requests += 1
         try:
-            response = self._http.request(method, path, params=params, json=json)
+            response = send_within(self._http, self._http.build_request(method, path, params=params, json=json))
         except httpx.TransportError as exc:
             raise SentryUnreachable(
                 f"Sentry {method} {path} failed: {type(exc).__name__}: {exc}",

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from tenacity import RetryCallState
 
-from common.http import parse_retry_after_s
+from common.http import RESPONSE_DEADLINE_S, parse_retry_after_s, send_within
 from common.observability.breadcrumbs import add_error_breadcrumb, add_http_breadcrumb
 from common.retry import RetryPolicy
 from worker.dmarket.errors import (
@@ -64,8 +64,10 @@ class DMarketClient:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        response_deadline_s: float = RESPONSE_DEADLINE_S,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._response_deadline_s = response_deadline_s  # headers to last byte, per attempt
         self._signer = signer
         self._limiter = limiter
         self._lane = lane  # the market-items budget, shared by every worker with the same API key
@@ -170,7 +172,7 @@ class DMarketClient:
         stats.requests += 1
         started = time.perf_counter()
         try:
-            response = self._http.send(request)
+            response = send_within(self._http, request, self._response_deadline_s)
         except httpx.TransportError as exc:
             stats.transport_errors += 1
             stats.http_s += time.perf_counter() - started

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from common.http import send_within
 from common.retry import RetryPolicy
 from worker.ratelimit import BudgetExhausted
 from worker.telegram.flood import FloodControl
@@ -110,7 +111,7 @@ class TelegramSender:
                     method, "shared flood limit: the chat's next slot is later", exc.wait_s
                 ) from None
         try:
-            response = self._client.post(method, json=payload)
+            response = send_within(self._client, self._client.build_request("POST", method, json=payload))
         except httpx.TransportError as exc:
             raise TelegramTransient(method, None, type(exc).__name__) from None
         body = _json_or_none(response)
