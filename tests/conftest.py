@@ -139,6 +139,9 @@ def sentry_capture(settings_factory: Callable[..., Settings]) -> Iterator[Callab
     def init(**overrides: object) -> CapturingTransport:
         overrides.setdefault("sentry_dsn", "https://abcdef0123456789@o1.ingest.sentry.io/42")
         transport = CapturingTransport()
+        # A new client, but scopes outlive clients: an earlier test's breadcrumbs must not reach this one's events.
+        for scope in (sentry_sdk.get_global_scope(), sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+            scope.clear_breadcrumbs()
         init_sentry(settings_factory(**overrides), process="test", transport=transport)
         return transport
 
