@@ -78,6 +78,34 @@ class Lane:
         return cls(key, math.ceil(60_000_000 / rate_per_min))
 
 
+HOLD_SUFFIX = ":hold"
+
+
+def hold_key(lane_key: str) -> str:
+    return lane_key + HOLD_SUFFIX
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a lane is held back (a server's long Retry-After), and for how much longer."""
+
+    lane_key: str
+    reason: str
+    remaining_s: float
+
+
+def _hold_of(client: redis.Redis, key: str | bytes) -> Hold | None:
+    name = key.decode() if isinstance(key, bytes) else key
+    with client.pipeline() as pipe:
+        pipe.get(name)
+        pipe.pttl(name)
+        reason, remaining_ms = pipe.execute()
+    if reason is None or remaining_ms is None or remaining_ms <= 0:
+        return None
+    text = reason.decode() if isinstance(reason, bytes) else str(reason)
+    return Hold(name.removesuffix(HOLD_SUFFIX), text, remaining_ms / 1000)
+
+
 class BudgetExhausted(Exception):
     """Every slot is reserved for longer than the caller may wait; nothing was reserved, nothing sent."""
 
@@ -92,6 +120,7 @@ class SharedRateLimiter:
     def __init__(
         self, client: redis.Redis, max_wait_s: float = DEFAULT_MAX_WAIT_S, sleep: Callable[[float], None] = time.sleep
     ) -> None:
+        self._client = client
         self._max_wait_us = round(max_wait_s * 1_000_000)
         self._reserve = client.register_script(_RESERVE)
         self._penalize = client.register_script(_PENALIZE)
@@ -113,6 +142,25 @@ class SharedRateLimiter:
             self._sleep(wait_s)
         return wait_s
 
-    def penalize(self, lane: Lane, retry_after_s: float) -> None:
-        """Hold every process back on ``lane`` for ``retry_after_s`` (the server said 429 with this wait)."""
+    def penalize(self, lane: Lane, retry_after_s: float, reason: str | None = None) -> None:
+        """Hold every process back on ``lane`` for ``retry_after_s`` (the server said 429 with this wait).
+
+        With ``reason`` the hold is also recorded (:meth:`hold`), so a caller refused later can say why, and an
+        operator can see and lift it (:meth:`lift`): worth it for waits long enough to matter to people.
+        """
         self._penalize(keys=[lane.key], args=[round(retry_after_s * 1_000_000)])
+        if reason is not None:
+            self._client.set(hold_key(lane.key), reason, px=max(1, round(retry_after_s * 1000)))
+
+    def hold(self, lane: Lane) -> Hold | None:
+        """The recorded hold on ``lane`` that is still in force, if any."""
+        return _hold_of(self._client, hold_key(lane.key))
+
+    def holds(self, prefix: str) -> list[Hold]:
+        """Every recorded hold in force on lanes whose key starts with ``prefix``."""
+        found = (_hold_of(self._client, key) for key in self._client.scan_iter(match=hold_key(f"{prefix}*")))
+        return sorted((hold for hold in found if hold is not None), key=lambda hold: hold.lane_key)
+
+    def lift(self, lane_key: str) -> bool:
+        """An operator's decision: forget the hold and the lane's reservations, so calls go out at once."""
+        return bool(self._client.delete(hold_key(lane_key), lane_key))

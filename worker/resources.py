@@ -33,6 +33,9 @@ REDIS_SOCKET_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
+RATE_LIMIT_PREFIX = "dmarket:ratelimit:"
+
+
 def rate_limit_key(public_key_hex: str) -> str:
     """The shared limiter's Redis key for one DMarket API key.
 
@@ -40,7 +43,7 @@ def rate_limit_key(public_key_hex: str) -> str:
     identifies the account, and Redis keys end up in logs, frame locals and Sentry events), only a digest.
     """
     digest = hashlib.sha256(public_key_hex.lower().encode()).hexdigest()[:16]
-    return f"dmarket:ratelimit:{digest}"
+    return f"{RATE_LIMIT_PREFIX}{digest}"
 
 
 def signer_from_settings(settings: Settings) -> Signer:

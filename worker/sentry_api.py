@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import RetryCallState
 
-from common.http import parse_retry_after_s, send_within
+from common.http import parse_retry_after_s
+from common.http_deadline import send_within
 from common.retry import RetryPolicy
 from common.settings import Settings
 

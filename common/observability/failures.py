@@ -94,6 +94,9 @@ class Failure:
 FAILURES: dict[str, Failure] = {
     # DMarket kept answering 429 past the attempt budget: a risk (tier 2 digest), not a broken feature.
     "rate_limited": Failure("rate_limited", "api", "warning", "resource_exhausted", "RateLimitError"),
+    # DMarket holds the key back for minutes or hours (a 429 with a long Retry-After): every scan fails until
+    # then, so operators are paged at once and may lift it (scripts/dmarket_hold.py).
+    "dmarket_held": Failure("dmarket_held", "api", "error", "resource_exhausted", "DMarketHeld, long RateLimitError"),
     # Our own shared budget was fully booked: nothing was asked of DMarket.
     "busy": Failure("busy", "trading", "warning", "resource_exhausted", "RateBudgetExhausted"),
     "auth_failed": Failure("auth_failed", "api", "error", "permission_denied", "AuthenticationError"),

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from common.http import send_within
+from common.http_deadline import send_within
 from sandbox.dmarket.signing import sign_request
 from tests.plugins.sandbox_dmarket import DMarketSandbox
 from tests.support.waiting import wait_until

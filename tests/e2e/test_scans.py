@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -31,7 +34,7 @@ from tests.plugins.sandbox_dmarket import DMarketSandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.bot import running_bot
 from tests.support.capture import CapturingTransport
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, settings_env
 from tests.support.tasks import app as celery_app
 from tests.support.waiting import wait_until
 from worker.app import TaskFailed
@@ -40,12 +43,13 @@ from worker.arbitrage.workflow import rules_for
 from worker.dmarket.client import DMarketClient
 from worker.dmarket.models import RequestStats
 from worker.dmarket.signing import Signer
-from worker.ratelimit import Lane, SharedRateLimiter
+from worker.ratelimit import Lane, SharedRateLimiter, hold_key
 from worker.resources import Resources, rate_limit_key
 from worker.tasks import arbitrage as scans_task
 from worker.tasks.arbitrage import arbitrage_scan
 
 # Per test session, so that sessions running side by side on one Redis never share a user's keys.
+ROOT = Path(__file__).resolve().parents[2]
 USER = CHAT = 5_000_000 + os.getpid() % 1_000_000
 TASK_TIMEOUT_S = 30
 GUIDE_CATEGORIES = {"telegram", "trading", "http", "error"}
@@ -77,7 +81,8 @@ def scan_env(
         return settings
 
     # A previous test's 429 penalty or progress throttle must not leak into this one.
-    redis_client.delete(rate_limit_key(dmarket_sandbox.public_key_hex), f"arbitrage:progress:{CHAT}")
+    lane = rate_limit_key(dmarket_sandbox.public_key_hex)
+    redis_client.delete(lane, hold_key(lane), f"arbitrage:progress:{CHAT}")
     redis_client.delete(guard_key(USER))
     return apply
 
@@ -708,6 +713,55 @@ def test_our_own_fully_booked_budget_is_its_own_failure_not_a_dmarket_rate_limit
     assert "общий лимит запросов к DMarket расписан" in final_message(telegram_sandbox, "⏳")["text"]
     types = [e.get("exception", {}).get("values", [{}])[-1].get("type") for e in transport.items("event")]
     assert "RateLimitError" not in types
+
+
+def hold_script(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings_env(settings)}
+    argv = [sys.executable, str(ROOT / "scripts" / "dmarket_hold.py"), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_long_dmarket_hold_tells_users_the_real_wait_pages_operators_and_an_operator_can_lift_it(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    sentry_capture: Callable[..., CapturingTransport],
+) -> None:
+    """One 429 with Retry-After 3600 used to fail every user's scan for an hour with "try again in a couple of
+    minutes", and nobody was paged."""
+    transport = sentry_capture()
+    settings = scan_env(sqlite_database_url)
+    dmarket_sandbox.client.throttle_next(1, retry_after_s=3600)
+
+    first = failed(scan(post_queued_message(settings, telegram_sandbox), "csgo", "pro"))
+    assert first["failure"] == "dmarket_held"
+    assert "⛔ DMarket попросил не обращаться к нему ещё 60 мин" in final_message(telegram_sandbox, "⛔")["text"]
+    event = failure_event(transport, first)
+    assert exception_type(event) == "RateLimitError"
+    assert (event["tags"]["component"], event["level"]) == ("api", "error")  # a page, not a digest line
+
+    second = failed(scan(post_queued_message(settings, telegram_sandbox), "csgo", "pro"))
+    assert second["failure"] == "dmarket_held"
+    assert len(dmarket_sandbox.client.requests()) == 1  # nothing more was asked of DMarket during the hold
+    texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT) if m["text"].startswith("⛔")]
+    assert len(texts) == 2
+    assert re.search(r"ещё (59|60) мин", texts[-1])
+
+    shown = hold_script(settings, "--json")
+    assert shown.returncode == 1, shown.stderr
+    [hold] = json.loads(shown.stdout)["holds"]
+    assert "Retry-After 3600s" in hold["reason"]
+    assert 3000 < hold["remaining_s"] <= 3600
+    assert dmarket_sandbox.public_key_hex not in shown.stdout  # the lane is named by a digest only
+    lifted = hold_script(settings, "--lift")
+    assert lifted.returncode == 0, lifted.stderr
+    assert "lifted" in lifted.stdout
+
+    result = scan(post_queued_message(settings, telegram_sandbox), "csgo", "pro").get(timeout=TASK_TIMEOUT_S)
+    assert result["status"] == "completed"  # scans ask DMarket again at once
+    assert hold_script(settings).stdout.startswith("No hold")
 
 
 @pytest.mark.parametrize(

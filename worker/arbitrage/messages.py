@@ -63,6 +63,16 @@ TEXTS: Catalogue = {
             "⏳ DMarket is rate-limiting us, the {game}/{level} scan stopped. Try again in {wait}. Error id: {event_id}"
         ),
     },
+    "dmarket_held": {
+        "ru": (
+            "⛔ DMarket попросил не обращаться к нему ещё {wait}: до тех пор сканы не запускаются, "
+            "операторы уже знают. Скан {game}/{level} не выполнен. Попробуйте через {wait}. Код ошибки: {event_id}"
+        ),
+        "en": (
+            "⛔ DMarket asked us to stay away for another {wait}; no scan can run until then, and the operators "
+            "know. The {game}/{level} scan did not run. Please try again in {wait}. Error id: {event_id}"
+        ),
+    },
     "busy": {
         "ru": (
             "⏳ Сейчас идёт много сканов: общий лимит запросов к DMarket расписан на {wait} вперёд, "

@@ -31,10 +31,11 @@ from worker.arbitrage import messages, store
 from worker.arbitrage.delivery import Progress, deliver
 from worker.arbitrage.engine import Opportunity, OpportunityFinder, Rules
 from worker.arbitrage.model import MarketScan, ScanOutcome, ScanRequest
-from worker.dmarket.client import DMarketClient
+from worker.dmarket.client import DMarketClient, is_long_hold
 from worker.dmarket.errors import (
     AuthenticationError,
     DMarketAPIError,
+    DMarketHeld,
     DMarketNotConfigured,
     DMarketUnreachable,
     RateBudgetExhausted,
@@ -295,6 +296,8 @@ def release_slot(client: redis.Redis, request: ScanRequest) -> None:
 
 def failure_kind(error: BaseException) -> str:
     """Which failure message the user gets for ``error`` (common/observability/failures.py has the rest)."""
+    if isinstance(error, DMarketHeld) or (isinstance(error, RateLimitError) and is_long_hold(error.retry_after_s)):
+        return "dmarket_held"
     if isinstance(error, RateLimitError):
         return "rate_limited"
     if isinstance(error, RateBudgetExhausted):

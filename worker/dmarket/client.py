@@ -12,13 +12,15 @@ from urllib.parse import quote, urlencode
 import httpx
 from tenacity import RetryCallState
 
-from common.http import RESPONSE_DEADLINE_S, parse_retry_after_s, send_within
+from common.http import parse_retry_after_s
+from common.http_deadline import RESPONSE_DEADLINE_S, send_within
 from common.observability.breadcrumbs import add_error_breadcrumb, add_http_breadcrumb
 from common.retry import RetryPolicy
 from worker.dmarket.errors import (
     AuthenticationError,
     DMarketAPIError,
     DMarketError,
+    DMarketHeld,
     DMarketUnreachable,
     RateBudgetExhausted,
     RateLimitError,
@@ -36,6 +38,15 @@ BODY_EXCERPT_CHARS = 300
 DEFAULT_RETRY_AFTER_S = 1.0
 # All attempts of one request, waits included: a scan has minutes, one page must not take them all.
 REQUEST_DEADLINE_S = 60.0
+# A Retry-After this long is no rate limit to wait out but DMarket holding the key back: users are told the
+# real wait, operators are paged (an `api` error, not a warning) and may lift it (scripts/dmarket_hold.py).
+LONG_HOLD_S = 120.0
+
+
+def is_long_hold(retry_after_s: float) -> bool:
+    return retry_after_s >= LONG_HOLD_S
+
+
 # A wait for DMarket's Retry-After this long is worth telling the user about (their message says "waiting").
 NOTICEABLE_WAIT_S = 2.0
 
@@ -159,7 +170,11 @@ class DMarketClient:
         try:
             stats.waited_s += self._limiter.acquire([self._lane])
         except BudgetExhausted as exc:
-            # The queue of reservations is longer than anyone should wait: refuse before asking DMarket.
+            # The queue of reservations is longer than anyone should wait: refuse before asking DMarket, saying
+            # whether DMarket itself asked for the wait (a long Retry-After) or our own demand is the cause.
+            hold = self._limiter.hold(self._lane)
+            if hold is not None:
+                raise DMarketHeld(max(exc.wait_s, hold.remaining_s), hold.reason) from None
             raise RateBudgetExhausted(exc.wait_s) from None
         # Signed after waiting for the slot, on every attempt: X-Sign-Date must be fresh (DMarket refuses
         # signatures older than two minutes) and a retry must never reuse a signature.
@@ -191,7 +206,8 @@ class DMarketClient:
             if retry_after_s is None:  # missing or unreadable: one of DMarket's one-second windows
                 retry_after_s = DEFAULT_RETRY_AFTER_S
             add_error_breadcrumb("RateLimitError", "Too many requests", retry_after_s=retry_after_s)
-            self._limiter.penalize(self._lane, retry_after_s)
+            reason = f"HTTP 429 on {path} with Retry-After {retry_after_s:g}s" if is_long_hold(retry_after_s) else None
+            self._limiter.penalize(self._lane, retry_after_s, reason)
             raise RateLimitError(retry_after_s, _excerpt(response))
         if response.status_code in (401, 403):
             raise AuthenticationError(response.status_code, _excerpt(response))

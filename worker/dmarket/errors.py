@@ -32,6 +32,16 @@ class RateBudgetExhausted(DMarketError):
         self.wait_s = wait_s
 
 
+class DMarketHeld(RateBudgetExhausted):
+    """DMarket itself asked every client of this key to stay away (a 429 with a long Retry-After): no request
+    goes out until ``wait_s`` has passed or an operator lifts the hold (scripts/dmarket_hold.py)."""
+
+    def __init__(self, wait_s: float, reason: str) -> None:
+        DMarketError.__init__(self, f"DMarket asked to wait: {reason}; {wait_s:.0f}s left")
+        self.wait_s = wait_s
+        self.reason = reason
+
+
 class AuthenticationError(DMarketError):
     """HTTP 401/403: the keys are wrong, revoked, or the signature/clock is off. Never retried."""
 

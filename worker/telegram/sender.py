@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from common.http import send_within
+from common.http_deadline import send_within
 from common.retry import RetryPolicy
 from worker.ratelimit import BudgetExhausted
 from worker.telegram.flood import FloodControl
