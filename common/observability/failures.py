@@ -123,6 +123,8 @@ CLEANUP_FAILURES: dict[str, Failure] = {
     ),
     # Another run held the project's lock for longer than this run's retries.
     "cleanup_lock_busy": Failure("cleanup_lock_busy", "maintenance", "warning", "resource_exhausted", "LockHeld"),
+    # The database stayed unreachable through the retries that span a realistic outage ("Database down").
+    "cleanup_database": Failure("cleanup_database", "database", "fatal", "unavailable", "SQLAlchemyError"),
     # Anything else that ended the run as failed.
     "cleanup_failed": Failure("cleanup_failed", "maintenance", "error", "internal_error", "RuntimeError"),
 }

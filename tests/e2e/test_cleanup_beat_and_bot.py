@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 import sentry_sdk
+from celery.signals import task_retry
 from telegram import Update
 
 from bot.app import build_application
@@ -25,6 +26,7 @@ from common.contract import CleanupTask
 from common.db.database import Database
 from common.db.migrate import upgrade
 from common.observability.sdk import init_sentry
+from common.retry import RetryPolicy
 from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_sentry import SentrySandbox
@@ -305,6 +307,43 @@ def test_a_run_still_refused_after_its_retries_fails(
     assert event["payload"]["exception"]["values"][-1]["type"] == "LockHeld"  # why the task failed
     assert (event["tags"]["component"], event["payload"]["level"]) == ("maintenance", "warning")
     assert {i["status"] for i in sentry_sandbox.client.issues()} == {"unresolved"}
+
+
+def test_a_scheduled_run_the_database_outage_outlasts_tells_the_admins_once_without_the_database(
+    sentry_sandbox: SentrySandbox,
+    telegram_sandbox: TelegramSandbox,
+    process_settings: Settings,
+    worker_resources: Callable[[Settings], Resources],
+    worker_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It used to fail with the admin chat told nothing: its summary goes through the database's outbox."""
+    down = process_settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/audit"})
+    worker_resources(down)  # port 1: refused at once, on every attempt
+    monkeypatch.setattr(sentry_cleanup, "outage_policy", RetryPolicy(7, 3600.0, 0.0, 0.0))  # the policy, not the wait
+    retries: list[str] = []
+
+    def on_retry(request: Any, **_: Any) -> None:
+        retries.append(request.id)
+
+    task_retry.connect(on_retry, weak=False)
+    try:
+        with task_failures("cleanup.run") as failures:
+            send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=str(uuid.uuid4()))
+            told = telegram_sandbox.client.wait_for_text(
+                telegram_sandbox.admin_chat_id, "The database is unreachable", TIMEOUT_S
+            )
+            wait_until(lambda: failures, timeout_s=TIMEOUT_S, what="the task's FAILURE")
+    finally:
+        task_retry.disconnect(on_retry)
+    assert len(retries) == maintenance.MAX_DATABASE_RETRIES  # a realistic outage was waited out first
+    assert "OperationalError" in told["text"]
+    assert len(telegram_sandbox.client.bot_messages(telegram_sandbox.admin_chat_id)) == 1
+    [event] = sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)
+    sentry_sdk.flush(timeout=5)
+    assert len(sentry_sandbox.client.events(type="event")) == 1  # one report, not one per attempt
+    assert event["payload"]["exception"]["values"][-1]["type"] == "OperationalError"
+    assert (event["tags"]["component"], event["payload"]["level"]) == ("database", "fatal")
 
 
 def _pool_child(worker_pid: int) -> int:

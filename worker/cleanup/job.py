@@ -8,9 +8,10 @@ from typing import Any
 
 from common.observability.failures import failure
 from common.observability.sdk import capture_failure
+from common.texts import translate
 from worker.app import TaskFailed
 from worker.cleanup import audit
-from worker.cleanup.report import run_button, telegram_failure, telegram_summary, telegram_waiting
+from worker.cleanup.report import REPORT_TEXTS, run_button, telegram_failure, telegram_summary, telegram_waiting
 from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
 from worker.resources import Resources
 from worker.sentry_api import SentryApiNotConfigured
@@ -70,6 +71,34 @@ def _notify(resources: Resources, run_key: str, text: str, reply_to: ReplyTo | N
         log.info("TELEGRAM_BOT_TOKEN is not set: no cleanup summary sent for %s", run_key)
     except TelegramSendError as exc:
         log.error("Could not send the cleanup summary for %s: %s", run_key, exc)
+
+
+def notify_database_down(resources: Resources, run_key: str, error: BaseException, reply_to: ReplyTo | None) -> None:
+    """The run failed for good because the database is down: tell the admins without the database.
+
+    ``_notify`` keys its message in the database (send_once), which is what failed; this sends (or edits the
+    bot's message) directly, so an outage can at worst duplicate this one message, never silence it.
+    """
+    settings = resources.settings
+    text = telegram_failure(
+        translate(REPORT_TEXTS, "database_down", settings.bot_language, error=type(error).__name__),
+        settings.bot_language,
+    )
+    try:
+        sender = resources.telegram()
+        if reply_to is not None:
+            sender.edit_message_text(reply_to.chat_id, reply_to.message_id, text)
+        elif settings.admin_chat_id is not None:
+            sender.send_message(settings.admin_chat_id, text)
+        else:
+            log.info("ADMIN_CHAT_ID is not set: nobody told that cleanup %s failed", run_key)
+    except (TelegramNotConfigured, TelegramSendError) as exc:
+        log.error("Could not tell the admins that cleanup %s failed: %s", run_key, exc)
+
+
+def database_failure(summary: str, error: BaseException) -> CleanupFailed:
+    """The one report of a run the database outage ended (component=database, fatal: "Database down")."""
+    return _failed("cleanup_database", summary, error)
 
 
 def _record_text(record: audit.RunRecord) -> str:

@@ -88,6 +88,10 @@ def run_lines(runs: Iterable[RunRecord]) -> Iterable[str]:
 REPORT_TEXTS: Catalogue = {
     "title_preview": {"ru": "🧹 Очистка Sentry — предпросмотр", "en": "🧹 Sentry cleanup — preview"},
     "title_done": {"ru": "🧹 Очистка Sentry выполнена", "en": "🧹 Sentry cleanup done"},
+    "database_down": {
+        "ru": "База данных недоступна ({error}), очистка не выполнена. Следующий запуск — по расписанию.",
+        "en": "The database is unreachable ({error}); the cleanup did not run. The next run is on schedule.",
+    },
     "title_failed": {"ru": "⚠️ Очистка Sentry завершилась с ошибками", "en": "⚠️ Sentry cleanup finished with failures"},
     "totals": {
         "ru": "Найдено: {found}, к действию ({verb}): {to_act}, защищено: {kept}",

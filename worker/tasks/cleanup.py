@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from common.contract import CleanupTask
 from common.observability.breadcrumbs import set_component
 from worker.app import BaseTask, app
-from worker.cleanup.job import ReplyTo, run_cleanup_job
+from worker.cleanup.job import ReplyTo, database_failure, notify_database_down, run_cleanup_job
 from worker.cleanup.runner import CleanupRequest, LockHeld
 
 # A monthly run over a large project lists and acts at Sentry's 5 requests/s; 25 minutes covers
@@ -18,6 +21,10 @@ CLEANUP_TIME_LIMIT_S = 30 * 60
 # another run's hard time limit), then fail: a refused run must never look like a successful one.
 LOCK_RETRY_COUNTDOWN_S = 120
 LOCK_RETRY_MAX = 30
+# Database outages: the same span as a scan's (worker.app.BaseTask.outage_policy, about 1.5 to 2.5 minutes).
+MAX_DATABASE_RETRIES = BaseTask.outage_policy.max_attempts - 1
+
+log = logging.getLogger(__name__)
 
 
 @app.task(
@@ -57,3 +64,12 @@ def sentry_cleanup(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
         # Same task id, so the next attempt is `<id>#n` of the same run. Celery's Retry is not an error
         # event; sentry-sdk closes a beat run's Crons check-in as "error" on retry, then "ok" on success.
         raise self.retry(exc=exc, countdown=retry_in_s, max_retries=LOCK_RETRY_MAX) from None
+    except SQLAlchemyError as exc:
+        # The audit is the cleanup's safety record: no acting without it. Wait out a realistic outage (a
+        # minute or two), then fail once, telling the admins directly (the outbox is in the database too).
+        if self.request.retries < MAX_DATABASE_RETRIES:
+            log.warning("Database unreachable during cleanup %s; retrying: %r", self.request.id, exc)
+            raise self.retry(exc=exc, countdown=self.outage_countdown_s(), max_retries=LOCK_RETRY_MAX) from None
+        notify_database_down(self.resources, str(self.request.id), exc, reply_to)
+        summary = f"Sentry cleanup not run: the database stayed unreachable ({type(exc).__name__})"
+        raise database_failure(summary, exc) from None
