@@ -206,8 +206,9 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
     predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
     assert predicted, "the sandbox market should hold some pro-level deals"
 
-    # Pages a few hundred ms apart, as DMarket's are: progress has a free slot in the chat by the second page.
-    dmarket_sandbox.client.set_latency(400)
+    # Pages a few hundred ms apart, as DMarket's are: progress has a free slot in the chat (1 message a second,
+    # plus margin, after the "queued" reply) by the second page even on a loaded machine.
+    dmarket_sandbox.client.set_latency(700)
 
     result = scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
 

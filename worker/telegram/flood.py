@@ -15,8 +15,11 @@ from worker.ratelimit import Lane, SharedRateLimiter
 GLOBAL_PER_S = 30.0
 PRIVATE_CHAT_PER_S = 1.0
 GROUP_PER_MIN = 20.0
-# Telegram counts on its own clock; a little air between slots keeps network jitter from bunching them.
+# Telegram counts on its own clock; a little air between slots keeps network jitter from bunching them. A
+# chat's one message a second gets more: a send delayed 30 ms on a busy host lands its successor 0.97 s after
+# it, which Telegram refuses (seen in tests/integration/test_telegram_flood.py on a loaded 2-core machine).
 MARGIN_MS = 20.0
+CHAT_MARGIN_MS = 150.0
 
 
 class FloodControl:
@@ -33,7 +36,9 @@ class FloodControl:
         key = f"{self._prefix}:chat:{chat_id}"
         # Negative ids are groups, supergroups and channels (20 a minute); positive ones are private chats.
         chat = (
-            Lane.per_minute(key, GROUP_PER_MIN) if chat_id < 0 else Lane.per_second(key, PRIVATE_CHAT_PER_S, MARGIN_MS)
+            Lane.per_minute(key, GROUP_PER_MIN)
+            if chat_id < 0
+            else Lane.per_second(key, PRIVATE_CHAT_PER_S, CHAT_MARGIN_MS)
         )
         return [self._global, chat]
 
