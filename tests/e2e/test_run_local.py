@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from sandbox.sentry import SentrySandboxClient
 from sandbox.telegram import TelegramSandboxClient
@@ -125,3 +126,23 @@ def test_a_child_that_dies_is_reported_at_once_with_the_end_of_its_log(
     assert time.monotonic() - started < 45, text  # well before the 60 s readiness timeout
     assert re.search(r"bot exited with code \d+; the end of .*bot\.log", text), text
     assert "telegram.error.InvalidToken" in text  # the tail of its log, where the reason is
+
+
+def test_the_embedded_redis_keeps_a_queued_scan_across_a_restart(tmp_path: Path) -> None:
+    """`make run`'s Redis used to keep nothing: an acknowledged, queued scan was gone after a restart."""
+    from scripts.run_local import Stack, start_embedded_redis
+
+    message = '{"body": "a queued arbitrage.scan"}'
+    for round_number in range(2):
+        stack = Stack(state_dir=tmp_path)
+        stack.logs.mkdir(parents=True, exist_ok=True)
+        start_embedded_redis(stack)
+        client = redis.Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
+        try:
+            if round_number == 0:
+                client.lpush("scans", message)  # what the bot's enqueue leaves in the queue
+            else:
+                assert client.lrange("scans", 0, -1) == [message]  # back from the append-only file
+        finally:
+            client.close()
+            stack.stop()
