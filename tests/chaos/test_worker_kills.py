@@ -36,5 +36,5 @@ def test_ten_whole_worker_kills_ten_scans_finished_once(
         )
         successor.stop()  # the next round's worker is the only one consuming
         took.append(seconds)
-    print(f"\\nwhole-worker kills: {len(took)}/{ROUNDS} finished once; seconds to result: max {max(took):.1f}")
+    print(f"\nwhole-worker kills: {len(took)}/{ROUNDS} finished once; seconds to result: max {max(took):.1f}")
     assert len(took) == ROUNDS
