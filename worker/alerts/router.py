@@ -148,6 +148,10 @@ def _route(resources: Resources, alert: AlertTask, chat_id: int, now: datetime) 
     if alert.resource == "metric_alert" and alert.action == "resolved":
         return _issue_changed(resources, alert, now)
     rule = classify(alert)
+    if rule is None and alert.resource == "issue":
+        # An issue webhook carries no tags, so it rarely matches on its own; about a paged issue it is news.
+        page = latest_page(resources, dedupe_key(alert))
+        rule = BY_NAME[page.rule] if page is not None and page.status == "open" else None
     if rule is None:
         return Outcome("unmatched")
     if rule.tier == 2:
