@@ -368,10 +368,28 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an integer (a chat id such as -1001234567890, or a topic id), got {value!r}")
         return value
 
+    # The internal integration's installation (Settings → Integrations → the integration): the rules' webhook action.
+    sentry_alert_installation_uuid: str | None = None
+
+    @field_validator("sentry_alert_installation_uuid", mode="before")
+    @classmethod
+    def _check_installation_uuid(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return installation_uuid(str(value))
+
     @property
     def alert_target_chat_id(self) -> int | None:
         """Where alert pages go: ALERT_CHAT_ID, else ADMIN_CHAT_ID (None: alerts are only logged)."""
         return self.alert_chat_id if self.alert_chat_id is not None else self.admin_chat_id
+
+
+def installation_uuid(value: str) -> str:
+    """A Sentry integration installation UUID, lower case; ValueError naming the expected form."""
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text):
+        raise ValueError(f"must be a UUID such as 5f6a2e1c-7b3d-4c8e-9a10-2b4c6d8e0f12, got {value!r}")
+    return text
 
 
 def _percent(value: object, expected: str) -> Decimal:
