@@ -76,6 +76,12 @@ def _apply(api: SentryApi, changes: Sequence[RuleChange]) -> list[str]:
     return failures
 
 
+def sync_rules(api: SentryApi, installation: str, *, apply: bool) -> tuple[list[RuleChange], list[str]]:
+    """The plan against the project's rules and, with ``apply``, the failures of carrying it out."""
+    changes = plan(desired_rules(installation), api.list_rules())
+    return changes, (_apply(api, changes) if apply else [])
+
+
 def _installation(args: argparse.Namespace, settings: Settings) -> str | None:
     if args.installation_uuid:
         try:
@@ -108,11 +114,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     with api:
         try:
-            changes = plan(desired_rules(installation), api.list_rules())
+            changes, failures = sync_rules(api, installation, apply=args.apply)
         except SentryApiError as exc:
             print(f"sentry_alerts: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        failures = _apply(api, changes) if args.apply else []
     target = f"{api.organization}/{api.project}"
     report: dict[str, Any] = {
         "project": target,
