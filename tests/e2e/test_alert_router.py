@@ -301,7 +301,9 @@ def test_a_non_admin_press_is_refused_and_changes_nothing(
     ("setup", "expected"),
     [
         ("scope", "needs the event:write scope"),
+        ("token", "needs the event:write scope"),
         ("missing", "was not found in Sentry"),
+        ("rate", "rate-limiting us, try again in"),
     ],
 )
 def test_a_refusal_by_sentry_is_answered_clearly_changes_nothing_and_is_recorded(
@@ -311,6 +313,11 @@ def test_a_refusal_by_sentry_is_answered_clearly_changes_nothing_and_is_recorded
     issue_id = target if setup == "scope" else "987654"
     if setup == "scope":
         sentry_sandbox.client.configure(tokens={sentry_sandbox.token: ["event:read"]})
+    if setup == "token":
+        sentry_sandbox.client.configure(tokens={"another-token": None})  # ours is no longer known: 401
+    if setup == "rate":
+        fault = {"endpoint": "issue", "method": "PUT", "status": 429, "retry_after": 60, "count": 10}
+        sentry_sandbox.client.configure(faults=[fault])
     stack = stack_factory()
     page = _page_for(stack, issue_id)
     pressed = stack.telegram.client.press_button(stack.chat, ADMIN, page["message_id"], _button(page, "resolve"))
@@ -340,3 +347,22 @@ def test_mute_stops_paging_that_issue(stack_factory: Callable[..., Stack], sentr
     )
     assert outcome.what == "muted"
     assert len(stack.telegram.client.bot_messages(stack.chat)) == 1
+
+
+def test_a_metric_alert_pages_and_its_resolution_edits_the_page(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory(bot_language="ru")
+    stack.post("metric_alert", hooks.metric_alert("critical"))
+    page = stack.telegram.client.wait_for_text(stack.chat, "Метрика", TIMEOUT_S)
+    assert "Critical: p95 scan latency" in page["text"]
+    stack.post("metric_alert", hooks.metric_alert("resolved"))
+    resolved = stack.telegram.client.wait_for_text(stack.chat, "✅ Решено", TIMEOUT_S)
+    assert resolved["message_id"] == page["message_id"]
+
+
+def test_an_alert_that_matches_no_tier_is_not_sent(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory()
+    stack.post("event_alert", hooks.event_alert(level="warning", rule="Someone else's rule", exception_type=None))
+    stack.post("event_alert", trading_alert())  # a barrier: routed after the first one
+    stack.telegram.client.wait_for_text(stack.chat, "Trading failed", TIMEOUT_S)
+    assert len(stack.telegram.client.bot_messages(stack.chat)) == 1
+    assert [page.issue_id for page in stack.pages()] == ["101"]

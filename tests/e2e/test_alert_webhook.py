@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import sentry_sdk
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from common.settings import Settings
 from sandbox.server import free_port
 from tests.support import sentry_webhooks as hooks
 from tests.support.bot import running_bot_main
+from tests.support.capture import CapturingTransport
 from tests.support.environment import TEST_KEY_PREFIX
 from tests.support.waiting import wait_until
 
@@ -233,7 +235,10 @@ def test_without_a_secret_the_route_answers_503_with_one_line(
     assert len(said) == 1  # once, at start, not per request
 
 
-def test_redis_down_answers_503_fast(settings_factory: Callable[..., Settings]) -> None:
+def test_redis_down_answers_503_fast_with_one_error_event(
+    settings_factory: Callable[..., Settings], sentry_capture: Callable[..., CapturingTransport]
+) -> None:
+    transport = sentry_capture()
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     settings = settings_factory(sentry_webhook_secret=SECRET, bot_webhook_port=free_port(), redis_url=nowhere)
     for url in start_receiver(settings):
@@ -244,6 +249,12 @@ def test_redis_down_answers_503_fast(settings_factory: Callable[..., Settings]) 
     assert answer.status_code == 503
     assert "queue unavailable" in answer.json()["detail"]
     assert elapsed < 1.0  # inside Sentry's one second
+    sentry_sdk.flush(timeout=2)
+    events = [e for e in transport.items("event") if e.get("exception")]
+    assert len(events) == 1
+    assert events[0]["tags"]["component"] == "telegram"
+    assert events[0]["contexts"]["sentry_webhook"]["step"] == "replay guard"
+    assert SECRET not in transport.serialized().decode(errors="replace")
 
 
 # What HTTP lets a header carry (h11 refuses leading or trailing blanks before they are sent).
