@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -58,45 +59,76 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def open_loop(url: str, rate: float, duration_s: float, samples: Samples) -> None:
-    """POST a fresh signed tier-2 webhook every 1/rate seconds for ``duration_s``."""
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=5.0, limits=limits) as client:
-        # Bodies are built (and signed) before the clock starts: the generator measures the receiver, not itself.
-        total = int(rate * duration_s)
-        bodies = [
-            hooks.signed(
-                SECRET,
-                "event_alert",
-                hooks.event_alert(
-                    issue_id=str(1_000_000 + n),
-                    title="RateLimitError: 429",
-                    exception_type="RateLimitError",
-                    rule="Rate limit",
-                ),
-            )
-            for n in range(total)
-        ]
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.2
+def _request_bytes(port: int, n: int) -> bytes:
+    payload = hooks.event_alert(
+        issue_id=str(1_000_000 + n), title="RateLimitError: 429", exception_type="RateLimitError", rule="Rate limit"
+    )
+    body, headers = hooks.signed(SECRET, "event_alert", payload)
+    head = ["POST /sentry-webhook HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
-        async def one(n: int) -> None:
-            body, headers = bodies[n]
-            headers["Sentry-Hook-Timestamp"] = str(int(time.time()))
-            slot = start + n / rate
-            await asyncio.sleep(max(0.0, slot - loop.time()))
-            if loop.time() - slot > 0.005:
-                samples.late_starts += 1
-            began = time.perf_counter()
-            try:
-                answer = await client.post(url, content=body, headers=headers)
-            except httpx.HTTPError:
-                samples.errors += 1
-                return
-            samples.latencies_s.append(time.perf_counter() - began)
-            samples.statuses[answer.status_code] = samples.statuses.get(answer.status_code, 0) + 1
 
-        await asyncio.gather(*(one(n) for n in range(total)))
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+    await reader.readexactly(length)
+    return int(lines[0].split()[1])
+
+
+async def open_loop(port: int, rate: float, duration_s: float, start_at: float, first: int, step: int) -> Samples:
+    """Send requests ``first, first+step, ...`` each at its slot ``start_at + n/rate`` (wall clock), over a pool
+    of keep-alive connections; a new connection when all are busy (raw HTTP/1.1: the client must be cheap)."""
+    samples = Samples()
+    total = int(rate * duration_s)
+    mine = range(first, total, step)
+    requests = {n: _request_bytes(port, n) for n in mine}  # built and signed before the clock starts
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    loop = asyncio.get_running_loop()
+    offset = loop.time() - time.time()
+
+    async def one(n: int) -> None:
+        slot = start_at + n / rate + offset
+        await asyncio.sleep(max(0.0, slot - loop.time()))
+        if loop.time() - slot > 0.005:
+            samples.late_starts += 1
+        began = time.perf_counter()
+        try:
+            connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+            status = await _exchange(*connection, requests[n])
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            samples.errors += 1
+            return
+        samples.latencies_s.append(time.perf_counter() - began)
+        samples.statuses[status] = samples.statuses.get(status, 0) + 1
+        idle.append(connection)
+
+    await asyncio.gather(*(one(n) for n in mine))
+    for _, writer in idle:
+        writer.close()
+    return samples
+
+
+def _load_process(args: tuple[int, float, float, float, int, int]) -> Samples:
+    return asyncio.run(open_loop(*args))
+
+
+def generate_load(port: int, rate: float, duration_s: float, processes: int = 2) -> Samples:
+    """The open-loop load from ``processes`` processes sharing one schedule (one Python loop tops out early)."""
+    start_at = time.time() + 6.0  # spawned processes import and sign their requests first
+    jobs = [(port, rate, duration_s, start_at, index, processes) for index in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_load_process, jobs)
+    merged = Samples()
+    for part in parts:
+        merged.latencies_s += part.latencies_s
+        merged.errors += part.errors
+        merged.late_starts += part.late_starts
+        for status, count in part.statuses.items():
+            merged.statuses[status] = merged.statuses.get(status, 0) + count
+    return merged
 
 
 def page_probes(url: str, telegram: TelegramSandboxClient, stop: threading.Event, out: list[float]) -> None:
@@ -194,12 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             tg.reset()
             tg.register_chat(ALERT_CHAT, chat_type="private", first_name="Bench")
 
-            samples = Samples()
             pages: list[float] = []
             stop = threading.Event()
             prober = threading.Thread(target=page_probes, args=(url, tg, stop, pages), daemon=True)
             prober.start()
-            asyncio.run(open_loop(url, rate, seconds, samples))
+            samples = generate_load(port, rate, seconds)
             stop.set()
             prober.join(40)
             counted = int(client.zcard("alerts:window:rate_limit"))  # type: ignore[arg-type]
