@@ -5,6 +5,7 @@ the page's buttons → the bot → the worker → the Sentry sandbox's Web API.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -366,3 +367,68 @@ def test_an_alert_that_matches_no_tier_is_not_sent(stack_factory: Callable[..., 
     stack.telegram.client.wait_for_text(stack.chat, "Trading failed", TIMEOUT_S)
     assert len(stack.telegram.client.bot_messages(stack.chat)) == 1
     assert [page.issue_id for page in stack.pages()] == ["101"]
+
+
+def test_the_sentry_sandbox_s_own_signed_webhooks_page_and_resolve_round_trips(
+    stack_factory: Callable[..., Stack], sentry_sandbox: SentrySandbox
+) -> None:
+    """Step 5 without `make run`: the sandbox evaluates the six rules on a real event and signs its webhooks."""
+    from scripts.sentry_alerts import sync_rules
+    from worker.sentry_api import SentryApi
+
+    stack = stack_factory()
+    with SentryApi(sentry_sandbox.url, sentry_sandbox.token, sentry_sandbox.org, sentry_sandbox.project) as api:
+        changes, failures = sync_rules(api, sentry_sandbox.installation_uuid, apply=True)
+    assert failures == []
+    assert len(changes) == 6
+    sentry_sandbox.client.configure(webhook_url=f"{stack.url}/sentry-webhook", webhook_secret=SECRET)
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "platform": "python",
+        "level": "error",
+        "timestamp": time.time(),
+        "environment": "production",
+        "exception": {"values": [{"type": "RuntimeError", "value": "scan failed <b>&"}]},
+        "tags": {"component": "trading"},
+    }
+    stored = httpx.post(
+        f"{sentry_sandbox.url}/api/{sentry_sandbox.project_id}/store/",
+        json=event,
+        headers={"X-Sentry-Auth": "Sentry sentry_key=public, sentry_version=7"},
+        timeout=10,
+    )
+    assert stored.status_code == 200, stored.text
+    page = stack.telegram.client.wait_for_text(stack.chat, "Trading failed", TIMEOUT_S)
+    assert "RuntimeError: scan failed <b>&" in page["text"]
+    pressed = stack.telegram.client.press_button(stack.chat, ADMIN, page["message_id"], _button(page, "resolve"))
+    assert "resolved in Sentry" in _answer(stack, pressed)["text"]
+    # The sandbox tells the bot about the resolution too (issue.resolved): the page is not edited twice.
+    deliveries = sentry_sandbox.client.wait_for_webhooks(
+        lambda d: d["resource"] == "issue" and d["action"] == "resolved", timeout_s=TIMEOUT_S
+    )
+    assert deliveries[0]["status"] == 202
+    assert [i["status"] for i in sentry_sandbox.client.issues()] == ["resolved"]
+    statuses = {(d["resource"], d["action"]): d["status"] for d in sentry_sandbox.client.webhooks()}
+    assert statuses == {("issue", "created"): 202, ("event_alert", "triggered"): 202, ("issue", "resolved"): 202}
+    resolved = stack.telegram.client.wait_for_text(stack.chat, "Resolved by", TIMEOUT_S)
+    assert resolved["message_id"] == page["message_id"]
+    assert len(stack.telegram.client.bot_messages(stack.chat)) == 1
+
+
+def test_a_page_to_a_chat_that_blocked_the_bot_is_refused_once_and_not_retried(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    stack = stack_factory()
+    stack.telegram.client.block_chats(stack.chat)
+    stack.post("event_alert", trading_alert())
+    row = wait_until(lambda: _outbox_row(stack.database, "refused"), TIMEOUT_S, what="the refused page")
+    assert "403" in (row.last_error or "")
+    assert outbox.drain(stack.resources.telegram(), stack.database, now=utcnow() + timedelta(days=1)).sent == 0
+
+
+def _outbox_row(database: Database, status: str) -> OutboxMessage | None:
+    with database.session() as session:
+        row = session.scalar(select(OutboxMessage).where(OutboxMessage.status == status))
+        if row is not None:
+            session.expunge(row)
+        return row
