@@ -432,3 +432,15 @@ def _outbox_row(database: Database, status: str) -> OutboxMessage | None:
         if row is not None:
             session.expunge(row)
         return row
+
+
+def test_the_digest_goes_to_the_tier_2_topic(stack_factory: Callable[..., Stack], redis_client: redis.Redis) -> None:
+    stack = stack_factory(alert_chat_id=FORUM_CHAT_ID, alert_tier1_thread_id=2, alert_tier2_thread_id=3)
+    for n in range(11):
+        stack.post("event_alert", hooks.event_alert(issue_id="401", tags={"component": "api"}, rule="x"))
+    key = counters.window_key(BY_NAME["api_errors"])
+    wait_until(lambda: redis_client.zcard(key) == 11, TIMEOUT_S, what="eleven counted API errors")
+    assert router.digest(stack.resources).what == "digest"
+    [digest] = stack.telegram.client.bot_messages(FORUM_CHAT_ID)
+    assert digest["message_thread_id"] == 3
+    assert "API errors spike</b>: 11 (threshold 10)" in digest["text"] or "API errors spike: 11" in digest["text"]
