@@ -215,7 +215,7 @@ def test_a_page_telegram_rate_limits_waits_in_the_outbox_with_its_buttons(stack_
     chat = stack.telegram.client
     chat.inject_fault("sendMessage", status=429, retry_after=60, count=100)
     stack.post("event_alert", trading_alert())
-    row = wait_until(lambda: _pending(stack.database), TIMEOUT_S, what="the page kept in the outbox")
+    row = wait_until(lambda: _outbox_row(stack.database, "pending"), TIMEOUT_S, what="the page kept in the outbox")
     assert row.reply_markup is not None
     assert row.reply_markup["inline_keyboard"]
     assert chat.bot_messages(stack.chat) == []
@@ -225,14 +225,6 @@ def test_a_page_telegram_rate_limits_waits_in_the_outbox_with_its_buttons(stack_
     [page] = chat.bot_messages(stack.chat)
     assert "Trading failed" in page["text"]
     assert page["reply_markup"]["inline_keyboard"]
-
-
-def _pending(database: Database) -> OutboxMessage | None:
-    with database.session() as session:
-        row = session.scalar(select(OutboxMessage).where(OutboxMessage.status == "pending"))
-        if row is not None:
-            session.expunge(row)
-        return row
 
 
 # ---- the buttons ------------------------------------------------------------------------------------------
