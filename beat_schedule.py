@@ -30,4 +30,10 @@ SCHEDULE: dict[str, dict[str, Any]] = {
         "kwargs": {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"},
         "options": {"queue": "maintenance"},
     },
+    # Sentry alerts (docs/alerts.md): the tier-2 digest, sent only when a counter is over its threshold.
+    "sentry-alerts-digest-every-30-min": {
+        "task": "alerts.digest",
+        "crontab": {"minute": "*/30"},
+        "options": {"queue": "alerts", "expires": 25 * 60},
+    },
 }

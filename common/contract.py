@@ -13,8 +13,8 @@ from common.markets import GAME_IDS, LEVELS
 
 # Queues by kind of work (DESIGN.md §4). Interactive work (scans, self-tests) never waits behind
 # maintenance: `make run` and compose give each family its own worker pool.
-QUEUES = ("scans", "sentry", "maintenance", "default")
-INTERACTIVE_QUEUES = ("scans", "sentry", "default")
+QUEUES = ("scans", "sentry", "maintenance", "default", "alerts")
+INTERACTIVE_QUEUES = ("scans", "sentry", "default", "alerts")
 MAINTENANCE_QUEUES = ("maintenance",)
 
 # /test_sentry's tests, in the order `all` runs them.
@@ -170,6 +170,128 @@ class UpkeepTask(TaskCall):
     QUEUE: ClassVar[str] = "default"
 
 
+# Sentry alerts (docs/alerts.md) -----------------------------------------------------------------------
+
+ALERT_RESOURCES = ("event_alert", "issue", "metric_alert")
+ALERT_LEVELS = ("fatal", "error", "warning", "info", "debug")
+# The buttons on an alert page: "alert:<action>:<page key>", always far below Telegram's 64 bytes.
+ALERT_CALLBACK_PREFIX = "alert:"
+ALERT_ACTIONS = ("resolve", "archive", "mute")
+ALERT_PAGE_KEY_LEN = 12
+_PAGE_KEY_CHARS = frozenset("0123456789abcdef")
+
+
+def alert_callback_data(action: str, page_key: str) -> str:
+    """The ``callback_data`` of one alert button (at most 29 bytes)."""
+    return f"{ALERT_CALLBACK_PREFIX}{action}:{page_key}"
+
+
+def parse_alert_callback(data: str) -> tuple[str, str] | None:
+    """(action, page key) of an alert button's ``callback_data``, or None when it is not one of ours."""
+    if not data.startswith(ALERT_CALLBACK_PREFIX):
+        return None
+    action, _, key = data[len(ALERT_CALLBACK_PREFIX) :].partition(":")
+    if action not in ALERT_ACTIONS or len(key) != ALERT_PAGE_KEY_LEN or not set(key) <= _PAGE_KEY_CHARS:
+        return None
+    return action, key
+
+
+@dataclass(frozen=True)
+class AlertTask(TaskCall):
+    """One verified Sentry webhook, normalized: the router pages, counts or edits (worker/alerts/).
+
+    Built by the bot's receiver from any of the three resources (common/sentry_webhooks.py), so the router
+    never sees Sentry's shapes. ``issue_id`` is None only for metric alerts. ``level`` is Sentry's level
+    (metric alerts: ``fatal`` for critical, ``warning`` for warning, ``info`` for resolved).
+    """
+
+    NAME: ClassVar[str] = "alerts.route"
+    QUEUE: ClassVar[str] = "alerts"
+
+    request_id: str
+    resource: str
+    action: str
+    title: str
+    level: str
+    received_at_s: float
+    issue_id: str | None = None
+    short_id: str | None = None
+    culprit: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    component: str | None = None
+    exception_type: str | None = None
+    count: int | None = None
+    user_count: int | None = None
+    rule: str | None = None
+    url: str | None = None
+    actor: str | None = None
+    test: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("request_id", "resource", "action", "title", "level"):
+            _check_type(self.NAME, name, getattr(self, name), str)
+        _check_type(self.NAME, "received_at_s", self.received_at_s, (int, float))
+        for name in ("issue_id", "short_id", "culprit", "environment", "release", "component", "exception_type"):
+            _check_type(self.NAME, name, getattr(self, name), (str, type(None)))
+        for name in ("rule", "url", "actor"):
+            _check_type(self.NAME, name, getattr(self, name), (str, type(None)))
+        for name in ("count", "user_count"):
+            _check_type(self.NAME, name, getattr(self, name), (int, type(None)))
+        _check_type(self.NAME, "test", self.test, bool)
+        if self.resource not in ALERT_RESOURCES:
+            raise ContractError(f"{self.NAME}: resource must be one of {list(ALERT_RESOURCES)}, got {self.resource!r}")
+        if self.level not in ALERT_LEVELS:
+            raise ContractError(f"{self.NAME}: level must be one of {list(ALERT_LEVELS)}, got {self.level!r}")
+        if self.resource != "metric_alert" and not (self.issue_id or "").isdigit():
+            raise ContractError(f"{self.NAME}: issue_id must be a decimal string for {self.resource}")
+
+
+@dataclass(frozen=True)
+class AlertDigestTask(TaskCall):
+    """Beat, every 30 minutes: one digest of the tier-2 counters that are over their thresholds."""
+
+    NAME: ClassVar[str] = "alerts.digest"
+    QUEUE: ClassVar[str] = "alerts"
+
+
+@dataclass(frozen=True)
+class AlertActionTask(TaskCall):
+    """An admin pressed Resolve, Archive or Mute on the alert page ``page_key``; the worker acts, edits the page
+    and answers the button press (``callback_query_id``) with the outcome."""
+
+    NAME: ClassVar[str] = "alerts.action"
+    QUEUE: ClassVar[str] = "alerts"
+
+    action: str
+    page_key: str
+    user_id: int
+    user_name: str
+    chat_id: int
+    message_id: int
+    callback_query_id: str
+
+    def __post_init__(self) -> None:
+        for name in ("user_id", "chat_id", "message_id"):
+            _check_type(self.NAME, name, getattr(self, name), int)
+        _check_type(self.NAME, "user_name", self.user_name, str)
+        _check_type(self.NAME, "callback_query_id", self.callback_query_id, str)
+        if parse_alert_callback(alert_callback_data(self.action, self.page_key)) is None:
+            raise ContractError(
+                f"{self.NAME}: action must be one of {list(ALERT_ACTIONS)} and page_key "
+                f"{ALERT_PAGE_KEY_LEN} hex digits, got {self.action!r}, {self.page_key!r}"
+            )
+
+
 # Every task the bot or beat sends, so routing is decided in one place.
-TASK_CALLS: tuple[type[TaskCall], ...] = (ScanTask, SentryStatusTask, SelfTestTask, CleanupTask, UpkeepTask)
+TASK_CALLS: tuple[type[TaskCall], ...] = (
+    ScanTask,
+    SentryStatusTask,
+    SelfTestTask,
+    CleanupTask,
+    UpkeepTask,
+    AlertTask,
+    AlertDigestTask,
+    AlertActionTask,
+)
 ROUTES: dict[str, str] = {call.NAME: call.QUEUE for call in TASK_CALLS}

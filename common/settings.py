@@ -349,6 +349,50 @@ class Settings(BaseSettings):
         # patterns in scrubbing.py still catch short passwords inside URLs and conninfo strings.
         return [v for v in values if len(v) >= 8]
 
+    # Sentry alerts (docs/alerts.md): the webhook receiver and the router
+    # Largest webhook body accepted (413 beyond it); Sentry's own payloads are a few KB.
+    sentry_webhook_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # How far Sentry-Hook-Timestamp may be from the bot's clock, either way; also how long Request-IDs are kept.
+    sentry_webhook_tolerance_s: int = Field(default=300, ge=10, le=3600)
+    # One page per Sentry issue within this window; repeats update its counter.
+    alert_dedupe_window_s: int = Field(default=1800, ge=60, le=7 * 86_400)
+    # Where pages and digests go: ALERT_CHAT_ID, else ADMIN_CHAT_ID; optional forum topics per tier.
+    alert_chat_id: int | None = None
+    alert_tier1_thread_id: int | None = Field(default=None, ge=1)
+    alert_tier2_thread_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("alert_chat_id", "alert_tier1_thread_id", "alert_tier2_thread_id", mode="before")
+    @classmethod
+    def _empty_alert_target_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            raise ValueError(f"must be an integer (a chat id such as -1001234567890, or a topic id), got {value!r}")
+        return value
+
+    # The internal integration's installation (Settings → Integrations → the integration): the rules' webhook action.
+    sentry_alert_installation_uuid: str | None = None
+
+    @field_validator("sentry_alert_installation_uuid", mode="before")
+    @classmethod
+    def _check_installation_uuid(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return installation_uuid(str(value))
+
+    @property
+    def alert_target_chat_id(self) -> int | None:
+        """Where alert pages go: ALERT_CHAT_ID, else ADMIN_CHAT_ID (None: alerts are only logged)."""
+        return self.alert_chat_id if self.alert_chat_id is not None else self.admin_chat_id
+
+
+def installation_uuid(value: str) -> str:
+    """A Sentry integration installation UUID, lower case; ValueError naming the expected form."""
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text):
+        raise ValueError(f"must be a UUID such as 5f6a2e1c-7b3d-4c8e-9a10-2b4c6d8e0f12, got {value!r}")
+    return text
+
 
 def _percent(value: object, expected: str) -> Decimal:
     """A percentage with at most two decimals (whole basis points), 0 <= p < 100."""

@@ -113,7 +113,7 @@ class Stack:
                 stop()
 
 
-def start_sandboxes(settings: Settings, stack: Stack) -> None:
+def start_sandboxes(settings: Settings, stack: Stack, bot_port: int) -> None:
     """Start a sandbox for each outside service without credentials, and point the settings at it."""
     from sandbox.server import start_in_thread
 
@@ -155,10 +155,19 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
         from sandbox.sentry import SandboxOptions, make_dsn
         from sandbox.sentry import build_app as sentry_app
 
-        options = SandboxOptions()
+        # The sandbox's internal integration sends its signed webhooks to the bot, with a secret made for this run.
+        secret = (
+            settings.sentry_webhook_secret.get_secret_value()
+            if settings.sentry_webhook_secret is not None
+            else secrets.token_urlsafe(24)
+        )
+        webhook_url = f"http://127.0.0.1:{bot_port}/sentry-webhook"
+        options = SandboxOptions(webhook_url=webhook_url, webhook_secret=secret)
         server = start_in_thread(sentry_app(options), port=pick_port("sentry"))
         stack.stoppers.append(server.stop)
         stack.env["SENTRY_DSN"] = make_dsn(server.url, options.project_id)
+        stack.env["SENTRY_WEBHOOK_SECRET"] = secret
+        stack.env["SENTRY_ALERT_INSTALLATION_UUID"] = options.installation_uuid
         if settings.sentry_auth_token is None:
             stack.env |= {
                 "SENTRY_API_URL": server.url,
@@ -167,6 +176,23 @@ def start_sandboxes(settings: Settings, stack: Stack) -> None:
                 "SENTRY_PROJECT": options.project_slug,
             }
         stack.notes.append(f"Sentry sandbox    {server.url}  (no SENTRY_DSN; events and issues: open it in a browser)")
+        if settings.sentry_auth_token is None:
+            changes = sync_sandbox_rules(
+                server.url, options.token, options.org, options.project_slug, options.installation_uuid
+            )
+            stack.notes.append(f"  alert rules: {changes}; webhooks signed to {webhook_url}")
+
+
+def sync_sandbox_rules(url: str, token: str, org: str, project: str, installation_uuid: str) -> str:
+    """The six alert rules in the Sentry sandbox, so an event there pages the admin chat (docs/alerts.md)."""
+    from scripts.sentry_alerts import sync_rules
+    from worker.sentry_api import SentryApi
+
+    with SentryApi(url, token, org, project) as api:
+        changes, failures = sync_rules(api, installation_uuid, apply=True)
+    if failures:
+        raise RuntimeError(f"could not create the alert rules in the Sentry sandbox: {failures[0]}")
+    return ", ".join(change.name for change in changes)
 
 
 def start_embedded_redis(stack: Stack) -> None:
@@ -235,8 +261,11 @@ def run(args: argparse.Namespace) -> int:
     stack.logs.mkdir(parents=True, exist_ok=True)
     try:
         print("Starting the local stack…", flush=True)
+        # Picked first: the Sentry sandbox sends its webhooks to the bot's port.
+        bot_port = pick_port("bot")
+        stack.env["BOT_WEBHOOK_PORT"] = str(bot_port)
         if not args.no_sandbox:
-            start_sandboxes(settings, stack)
+            start_sandboxes(settings, stack, bot_port)
         if "redis_url" not in settings.model_fields_set:
             start_embedded_redis(stack)
         effective = load_settings(**{key.lower(): value for key, value in stack.env.items() if key.isupper()})
@@ -256,8 +285,6 @@ def run(args: argparse.Namespace) -> int:
             flower_auth = f"admin:{secrets.token_urlsafe(12)}"
             stack.env["FLOWER_BASIC_AUTH"] = flower_auth
         flower_port = pick_port("flower")
-        bot_port = pick_port("bot")
-        stack.env["BOT_WEBHOOK_PORT"] = str(bot_port)
 
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "worker"]

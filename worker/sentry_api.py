@@ -291,6 +291,36 @@ class SentryApi:
             raise
         return True
 
+    def update_issue(self, issue_id: str, changes: dict[str, Any]) -> Issue:
+        """PUT ``changes`` on exactly one issue through its own endpoint (no bulk, no search can be hit)."""
+        (checked,) = check_issue_ids([issue_id])
+        path = f"{self.issues_path}{checked}/"
+        body = _json(self._request("PUT", path, json=changes), path)
+        return body if isinstance(body, dict) else {}
+
+    @property
+    def rules_path(self) -> str:
+        return f"/api/0/projects/{self.organization}/{self.project}/rules/"
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        """The project's issue alert rules."""
+        body = _json(self._request("GET", self.rules_path), self.rules_path)
+        if not isinstance(body, list):
+            raise SentryApiError(f"Sentry answered {self.rules_path} with {type(body).__name__}, expected a list")
+        return [rule for rule in body if isinstance(rule, dict)]
+
+    def create_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+        body = _json(self._request("POST", self.rules_path, json=rule), self.rules_path)
+        return body if isinstance(body, dict) else {}
+
+    def update_rule(self, rule_id: str, rule: dict[str, Any]) -> dict[str, Any]:
+        """Replace rule ``rule_id`` with ``rule`` (Sentry's PUT replaces the whole rule)."""
+        if not str(rule_id).isdigit():
+            raise ValueError(f"a rule id is a decimal number, got {rule_id!r}")
+        path = f"{self.rules_path}{rule_id}/"
+        body = _json(self._request("PUT", path, json=rule), path)
+        return body if isinstance(body, dict) else {}
+
     def resolve_issues(self, ids: Sequence[str]) -> None:
         """Set status=resolved on exactly these issues (one PUT per chunk of ids)."""
         self._bulk("PUT", ids, json={"status": "resolved"})
@@ -426,7 +456,9 @@ def _detail(response: httpx.Response) -> str:
 def _auth_error(method: str, path: str, response: httpx.Response) -> SentryAuthError:
     scope = REQUIRED_SCOPE.get(method, "event:read")
     what = _WHAT.get(method, f"call {method} {path}")
-    if path.startswith("/api/0/projects/") and not path.endswith("/issues/"):
+    if "/rules/" in path:
+        scope, what = ("alerts:read", "list alert rules") if method == "GET" else ("alerts:write", "change alert rules")
+    elif path.startswith("/api/0/projects/") and not path.endswith("/issues/"):
         # Only a project slug needs this lookup; the issue endpoints themselves want event:* scopes.
         scope, what = "project:read", "look up the project id (or set SENTRY_PROJECT to the numeric id)"
     if response.status_code == 401:

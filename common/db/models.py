@@ -189,9 +189,63 @@ class OutboxMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     edit_message_id: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
+    # Inline buttons and forum topic of the message (alert pages carry both); null for plain messages.
+    reply_markup: Mapped[dict[str, Any] | None] = mapped_column()
+    message_thread_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class AlertPage(Base):
+    """One alert page in the alerts chat (docs/alerts.md): a Sentry issue (or metric alert) and its message.
+
+    ``key`` is the short id the page's buttons carry (callback_data <= 64 bytes). ``dedupe_key`` is
+    ``issue:<id>`` or ``metric:<digest>``; a repeat within ``window_ends_at`` updates ``repeats`` on this
+    page instead of paging again. ``message_id`` is null while the page waits in the Telegram outbox (its
+    ``SentMessage`` row under ``outbox_key`` has it once sent). ``muted_until``: Mute 24 h was pressed.
+    """
+
+    __tablename__ = "alert_pages"
+    __table_args__ = (Index("ix_alert_pages_dedupe", "dedupe_key", "window_ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(16), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    issue_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(32))  # the tier rule that matched (worker/alerts/tiers.py)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    alert: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the latest AlertTask kwargs, for re-rendering
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved | archived
+    status_note: Mapped[dict[str, Any]] = mapped_column(default=dict)  # who/what/when of the last change
+    muted_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    window_ends_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def outbox_key(self) -> str:
+        return f"alert-page:{self.key}"
+
+
+class AlertAction(Base):
+    """A button press on an alert page: who, what, which issue, and what came of it (DESIGN.md §7)."""
+
+    __tablename__ = "alert_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("alert_pages.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # resolve | archive | mute
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    user_name: Mapped[str] = mapped_column(String(128), default="")
+    result: Mapped[str] = mapped_column(String(16))  # done | refused | failed
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,16 @@ from tests.plugins.sandbox_telegram import TelegramSandbox
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_CHAT_ID = -1001000000001
+
+
+def resolve_issue_id(sentry: SentrySandboxClient, page: dict[str, object]) -> str:
+    """The id of the issue a page links to (its link ends in /issues/<id>/...)."""
+    for entity in page.get("entities", []):  # type: ignore[attr-defined]
+        match = re.search(r"/issues/(\d+)/", str(entity.get("url", "")))
+        if match:
+            return match.group(1)
+    raise AssertionError(f"no issue link on the page: {page}")
 
 
 def launch(tmp_path: Path, *args: str, **env_changes: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -79,7 +89,7 @@ def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_clean
         assert "Flower" in banner
         assert f"make chat ARGS='--url {telegram_url}'" in banner
         assert "an admin" in banner
-        assert "interactive (scans,sentry,default, 1 processes), maintenance (1)" in banner
+        assert "interactive (scans,sentry,default,alerts, 1 processes), maintenance (1)" in banner
         assert re.search(r"Logs .*\{redis,worker,maintenance,beat,bot,flower\}\.log", banner), banner
         assert password not in banner
         assert "Database          postgresql+psycopg://postgres:***@" in banner
@@ -94,6 +104,20 @@ def test_make_run_on_a_copied_env_example_serves_the_bot_offline_and_stops_clean
             sentry.wait_for_events(
                 lambda e: e["payload"].get("transaction") == "/start", type="transaction", timeout_s=30
             )
+
+        # The alert walk-through (README): /test_sentry error pages the admin chat through the sandbox's signed
+        # webhook, and Resolve on the page resolves that issue in the sandbox.
+        assert re.search(
+            r"alert rules: .*Trading failed.*; webhooks signed to http://127.0.0.1:\d+/sentry-webhook", banner
+        )
+        with TelegramSandboxClient(telegram_url) as telegram, SentrySandboxClient(sentry_url) as sentry:
+            telegram.send_message(1001, 1001, "/test_sentry error")
+            page = telegram.wait_for_text(ADMIN_CHAT_ID, "Сбой торговли", timeout_s=60)
+            resolve = page["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+            telegram.press_button(ADMIN_CHAT_ID, 1001, page["message_id"], resolve)
+            telegram.wait_for_text(ADMIN_CHAT_ID, "Решено", timeout_s=30)
+            [issue] = [i for i in sentry.issues() if i["id"] == resolve_issue_id(sentry, page)]
+            assert issue["status"] == "resolved"
     finally:
         code = stop(launcher)
     assert code == 0, "".join(output)

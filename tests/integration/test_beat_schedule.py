@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import beat_schedule
@@ -60,7 +61,11 @@ def test_the_schedule_is_plain_data_the_contract_accepts_with_valid_monitor_slug
         assert name.replace("-", "").isalnum()
         assert name == name.lower()
         assert len(name) <= 50
-        assert all(isinstance(value, int) or value == "*" for value in entry["crontab"].values())
+        # Numbers, "*" or a step "*/N": what celery's crontab and a Sentry Crons crontab schedule both read.
+        assert all(
+            isinstance(value, int) or value == "*" or re.fullmatch(r"\*/[1-9]\d*", str(value))
+            for value in entry["crontab"].values()
+        )
         assert entry["task"] in app.tasks
         assert entry["options"]["queue"] == ROUTES[entry["task"]]
         CALLS[entry["task"]].from_kwargs(entry.get("kwargs", {}))  # what beat sends is what the contract accepts
@@ -68,3 +73,13 @@ def test_the_schedule_is_plain_data_the_contract_accepts_with_valid_monitor_slug
     task = app.tasks[CLEANUP_TASK]
     assert task.acks_late
     assert task.soft_time_limit < task.time_limit
+
+
+def test_the_alert_digest_runs_every_30_minutes_on_the_alerts_queue() -> None:
+    clock = FixedClock(datetime(2026, 3, 1, 0, 0, 30, tzinfo=UTC))
+    scheduler = ClockedScheduler(app, clock, names=["sentry-alerts-digest-every-30-min"])
+    for _ in scheduler.run_until(datetime(2026, 3, 1, 1, 31, tzinfo=UTC), step=timedelta(minutes=1)):
+        pass
+    assert [when.strftime("%H:%M") for when, _ in scheduler.fired] == ["00:30", "01:00", "01:30"]
+    entry = scheduler.fired[0][1]
+    assert (entry.task, entry.options["queue"]) == ("alerts.digest", "alerts")

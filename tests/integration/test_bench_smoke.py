@@ -62,3 +62,18 @@ def test_bench_celery_rejects_a_redis_url_that_is_not_redis() -> None:
 
     assert done.returncode == 2
     assert "--redis-url must look like redis://" in done.stderr
+
+
+def test_bench_webhook_quick_run_prints_both_measurements() -> None:
+    """Receiver latency under an open-loop load and webhook-to-page latency; no timing goals asserted here."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_webhook", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in ("Sentry webhook receiver:", "latency ms: p50", "Webhook to Telegram page", "Receiver CPU per request"):
+        assert line in done.stdout, done.stdout
+    assert "still queued" in done.stdout

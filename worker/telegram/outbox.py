@@ -44,7 +44,20 @@ class Delivery:
     error: str | None = None
 
 
-def send_once(sender: TelegramSender, database: Database, key: str, chat_id: int, text: str) -> int:
+@dataclass(frozen=True)
+class Extras:
+    """What a message carries besides its text: inline buttons, a forum topic (alert pages use both)."""
+
+    reply_markup: dict[str, Any] | None = None
+    message_thread_id: int | None = None
+
+
+PLAIN = Extras()
+
+
+def send_once(
+    sender: TelegramSender, database: Database, key: str, chat_id: int, text: str, extras: Extras = PLAIN
+) -> int:
     """Send ``text`` under an idempotency ``key``: a second call (a redelivered task) edits the first message.
 
     Telegram has no idempotency key, so this is at-least-once: a worker killed between sendMessage and the
@@ -53,25 +66,29 @@ def send_once(sender: TelegramSender, database: Database, key: str, chat_id: int
     with database.session() as session:
         existing = session.scalar(select(SentMessage).where(SentMessage.key == key))
         if existing is not None:
-            sender.edit_message_text(existing.chat_id, existing.message_id, text)
+            sender.edit_message_text(existing.chat_id, existing.message_id, text, reply_markup=extras.reply_markup)
             return existing.message_id
-    message_id = sender.send_message(chat_id, text)
+    message_id = sender.send_message(
+        chat_id, text, reply_markup=extras.reply_markup, message_thread_id=extras.message_thread_id
+    )
     with database.session() as session:
         session.add(SentMessage(key=key, chat_id=chat_id, message_id=message_id))
     return message_id
 
 
-def _put(sender: TelegramSender, database: Database, key: str, chat_id: int, text: str, edit: int | None) -> int:
+def _put(
+    sender: TelegramSender, database: Database, key: str, chat_id: int, text: str, edit: int | None, extras: Extras
+) -> int:
     """Edit message ``edit`` into ``text``; when it can no longer be edited (400), send ``text`` once anew."""
     if edit is not None:
         try:
-            sender.edit_message_text(chat_id, edit, text)
+            sender.edit_message_text(chat_id, edit, text, reply_markup=extras.reply_markup)
             return edit
         except TelegramSendError as exc:
             if exc.status != 400:  # 400: deleted or too old to edit, so a new message; anything else propagates
                 raise
             log.info("Could not edit message %s (%s); sending the text anew", edit, exc.description)
-    return send_once(sender, database, key, chat_id, text)
+    return send_once(sender, database, key, chat_id, text, extras)
 
 
 def _wait_s(error: TelegramSendError, attempts: int) -> float:
@@ -81,19 +98,31 @@ def _wait_s(error: TelegramSendError, attempts: int) -> float:
 
 
 def deliver(
-    sender: TelegramSender, database: Database, key: str, chat_id: int, text: str, edit_message_id: int | None = None
+    sender: TelegramSender,
+    database: Database,
+    key: str,
+    chat_id: int,
+    text: str,
+    edit_message_id: int | None = None,
+    extras: Extras = PLAIN,
 ) -> Delivery:
     """Put ``text`` in front of the user now if Telegram lets us, else keep it until it does (see the module)."""
     try:
-        message_id = _put(sender, database, key, chat_id, text, edit_message_id)
+        message_id = _put(sender, database, key, chat_id, text, edit_message_id, extras)
     except TelegramSendError as exc:
-        return _keep(database, key, chat_id, text, edit_message_id, exc)
+        return _keep(database, key, chat_id, text, edit_message_id, exc, extras)
     _finish(database, key, SENT)  # an earlier attempt may have left a row
     return Delivery(SENT, message_id)
 
 
 def _keep(
-    database: Database, key: str, chat_id: int, text: str, edit: int | None, error: TelegramSendError
+    database: Database,
+    key: str,
+    chat_id: int,
+    text: str,
+    edit: int | None,
+    error: TelegramSendError,
+    extras: Extras = PLAIN,
 ) -> Delivery:
     now = utcnow()
     with database.session() as session:
@@ -102,6 +131,7 @@ def _keep(
             row = OutboxMessage(key=key, chat_id=chat_id, edit_message_id=edit, text=text, attempts=0, created_at=now)
             session.add(row)
         row.text, row.edit_message_id, row.attempts = text, edit, row.attempts + 1
+        row.reply_markup, row.message_thread_id = extras.reply_markup, extras.message_thread_id
         row.last_error = str(error)[:1000]
         if error.definitive:
             row.status, row.finished_at = REFUSED, now
@@ -112,6 +142,10 @@ def _keep(
         return Delivery(REFUSED, error=str(error))
     log.warning("Telegram could not take message %s to chat %s now (%s); kept in the outbox", key, chat_id, error)
     return Delivery("queued", error=str(error))
+
+
+def _extras(row: OutboxMessage) -> Extras:
+    return Extras(row.reply_markup, row.message_thread_id)
 
 
 def _finish(database: Database, key: str, status: str, error: str | None = None) -> None:
@@ -155,15 +189,15 @@ def drain(
             .order_by(OutboxMessage.next_attempt_at)
             .limit(limit)
         ).all()
-        jobs = [(r.id, r.key, r.chat_id, r.text, r.edit_message_id, r.created_at) for r in due]
-    for row_id, key, chat_id, text, edit, created_at in jobs:
+        jobs = [(r.id, r.key, r.chat_id, r.text, r.edit_message_id, r.created_at, _extras(r)) for r in due]
+    for row_id, key, chat_id, text, edit, created_at, extras in jobs:
         if not _lease(database, row_id, now):
             continue  # another drain has it
         if now - created_at > GIVE_UP_AFTER:
             _finish(database, key, REFUSED, f"not delivered within {GIVE_UP_AFTER}; given up")
             report.expired += 1
             continue
-        result = deliver(sender, database, key, chat_id, text, edit)
+        result = deliver(sender, database, key, chat_id, text, edit, extras)
         if result.status == SENT:
             report.sent += 1
         elif result.status == REFUSED:

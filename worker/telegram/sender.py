@@ -134,9 +134,12 @@ class TelegramSender:
         parse_mode: str | None = "HTML",
         reply_markup: dict[str, Any] | None = None,
         policy: RetryPolicy | None = None,
+        message_thread_id: int | None = None,
     ) -> int:
-        """Send ``text``; the new message's id."""
+        """Send ``text`` (into forum topic ``message_thread_id`` when given); the new message's id."""
         payload = _message_payload(text, parse_mode, reply_markup) | {"chat_id": chat_id}
+        if message_thread_id is not None:
+            payload["message_thread_id"] = message_thread_id
         result = self.call("sendMessage", payload, policy)
         if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
             raise TelegramSendError("sendMessage", 200, f"answer without a message_id: {str(result)[:100]}")
