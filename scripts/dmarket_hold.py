@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import redis
 
 from common.settings import load_settings_or_exit
+from scripts.cli import guarded
 from worker.ratelimit import SharedRateLimiter
 from worker.resources import RATE_LIMIT_PREFIX
 
@@ -71,10 +72,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Never a traceback for the operator: every failure becomes a sentence and an exit code."""
-    try:
-        return run(argv)
-    except SystemExit as exc:  # argparse and the settings: 2 for usage or configuration errors, 0 for --help
-        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    return guarded("dmarket_hold", run, argv)
 
 
 if __name__ == "__main__":

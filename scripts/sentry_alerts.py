@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from common.settings import ConfigError, Settings, installation_uuid, load_settings
+from scripts.cli import guarded
 from worker.alerts.rules import LIMITATION, RuleChange, desired_rules, plan
 from worker.sentry_api import SentryApi, SentryApiError, SentryApiNotConfigured, sentry_api_from_settings
 
@@ -138,15 +139,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Never a traceback for the operator: every failure becomes a sentence and an exit code."""
-    try:
-        return run(argv)
-    except KeyboardInterrupt:
-        return EXIT_FAILED
-    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
-        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
-    except Exception as exc:
-        print(f"sentry_alerts failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return guarded("sentry_alerts", run, argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import redis
 
 from common.db.database import Database
 from common.settings import ConfigError, load_settings
+from scripts.cli import guarded
 from worker.cleanup import audit
 from worker.cleanup.policy import Criteria, PolicyError, check_environment
 from worker.cleanup.report import preview_lines, run_lines
@@ -213,16 +214,9 @@ def _run(args: argparse.Namespace, resources: Resources) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Never a traceback for the operator: every failure becomes a sentence and an exit code."""
-    try:
-        return run(argv)
-    except KeyboardInterrupt:
-        print("Interrupted; the audit records what was done (see --report).", file=sys.stderr)
-        return EXIT_FAILED
-    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
-        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
-    except Exception as exc:
-        print(f"sentry_cleanup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return guarded(
+        "sentry_cleanup", run, argv, interrupted="Interrupted; the audit records what was done (see --report)."
+    )
 
 
 if __name__ == "__main__":
