@@ -34,6 +34,10 @@ REPLY_KEY_PREFIX = "reply:"
 REPLY_TTL_S = 60
 
 
+# How a scan values offers (ScanTask.method): the default first.
+SCAN_METHODS = ("valuation", "suggested")
+
+
 def abandoned_key(task_id: str) -> str:
     """Set by the bot when it told the user a send failed: a worker that still receives the task drops it."""
     return f"task:abandoned:{task_id}"
@@ -88,6 +92,9 @@ class ScanTask(TaskCall):
     message_id: int | None
     game: str
     level: str
+    # How to value an offer: "valuation" (buy orders and recent sales) or "suggested" (DMarket's estimate,
+    # only when the user asks for it by name; labelled as such in the result).
+    method: str = "valuation"
 
     def __post_init__(self) -> None:
         _check_type(self.NAME, "user_id", self.user_id, int)
@@ -97,6 +104,8 @@ class ScanTask(TaskCall):
             raise ContractError(f"{self.NAME}: unknown game {self.game!r}, expected one of {', '.join(GAME_IDS)}")
         if self.level not in LEVELS:
             raise ContractError(f"{self.NAME}: unknown level {self.level!r}, expected one of {', '.join(LEVELS)}")
+        if self.method not in SCAN_METHODS:
+            raise ContractError(f"{self.NAME}: method must be one of {', '.join(SCAN_METHODS)}, got {self.method!r}")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 from common.texts import Catalogue, Language, shorten, translate
-from worker.arbitrage.engine import Opportunity
+from worker.arbitrage.engine import INSTANT, LISTING, SUGGESTED, Opportunity
 
 MAX_MESSAGE_UTF16 = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
 TOP_N = 10
@@ -29,6 +29,43 @@ TEXTS: Catalogue = {
         "en": (
             "{n}. <b>{title}</b>\n    buy {price} → sell {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
         ),
+    },
+    # The basis of each valued opportunity: what it resells for, and why we believe it.
+    "line_instant": {
+        "ru": (
+            "{n}. <b>{title}</b>\n"
+            "    купить {price} → продажа в заявку {sell} (после комиссии {proceeds}): <b>+{profit}</b> ({percent})"
+            " · заявок: {orders}"
+        ),
+        "en": (
+            "{n}. <b>{title}</b>\n"
+            "    buy {price} → sale into a buy order {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
+            " · buy orders: {orders}"
+        ),
+    },
+    "line_listing": {
+        "ru": (
+            "{n}. <b>{title}</b>\n"
+            "    купить {price} → медиана {sales} продаж за {days} дн. {sell} (после комиссии {proceeds}): "
+            "<b>+{profit}</b> ({percent}) · ликвидность: {liquidity} продаж за {days} дн."
+        ),
+        "en": (
+            "{n}. <b>{title}</b>\n"
+            "    buy {price} → median of {sales} sales in {days} d {sell} ({proceeds} after fee): "
+            "<b>+{profit}</b> ({percent}) · liquidity: {liquidity} sales in {days} d"
+        ),
+    },
+    "method_suggested": {
+        "ru": "ℹ️ Оценка по suggestedPrice — собственной оценке DMarket, а не по реальным заявкам и продажам.",
+        "en": "ℹ️ Valued at suggestedPrice: DMarket's own estimate, not real buy orders and sales.",
+    },
+    "valuing": {
+        "ru": "🔎 Оцениваю {game}/{level} по заявкам и продажам: {done} из {total} названий",
+        "en": "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {total} titles",
+    },
+    "skipped_valuations": {
+        "ru": "⚠️ Пропущено цен и продаж с некорректными данными от DMarket: {count}.",
+        "en": "⚠️ Prices and sales skipped because DMarket sent malformed data: {count}.",
     },
     "none": {
         "ru": "Ничего с прибылью от {min_profit} после комиссии {fee} не нашлось.",
@@ -140,6 +177,10 @@ def progress_text(lang: Language, game: str, level: str, page: int, items: int, 
     return translate(TEXTS, "progress", lang, game=game, level=level, page=page, items=items, found=found)
 
 
+def valuing_text(lang: Language, game: str, level: str, done: int, total: int) -> str:
+    return translate(TEXTS, "valuing", lang, game=game, level=level, done=done, total=total)
+
+
 def duration(lang: Language, seconds: float | None) -> str:
     """A wait as people say it: "40 с", "3 мин"; unknown: "a couple of minutes"."""
     if seconds is None:
@@ -180,6 +221,8 @@ def result_text(
     min_profit_bp: int,
     skipped: int = 0,
     top_n: int = TOP_N,
+    skipped_valuations: int = 0,
+    method: str = "valuation",
 ) -> str:
     """The final message: a header, the best ``top_n`` opportunities, and whatever else fits in one message.
 
@@ -192,6 +235,10 @@ def result_text(
     tail = [translate(TEXTS, "capped", lang, pages=pages)] if capped else []
     if skipped:
         tail.append(translate(TEXTS, "skipped_listings", lang, count=skipped))
+    if skipped_valuations:
+        tail.append(translate(TEXTS, "skipped_valuations", lang, count=skipped_valuations))
+    if method == SUGGESTED:
+        tail.append(translate(TEXTS, "method_suggested", lang))
     if not opportunities:
         none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
         return "\n\n".join([header, none, *tail])
@@ -211,15 +258,21 @@ def result_text(
 
 
 def _line(lang: Language, n: int, opportunity: Opportunity) -> str:
+    key = {INSTANT: "line_instant", LISTING: "line_listing"}.get(opportunity.basis, "line")
+    liquidity = f"{opportunity.liquidity}+" if opportunity.liquidity_saturated else str(opportunity.liquidity)
     return translate(
         TEXTS,
-        "line",
+        key,
         lang,
         n=n,
         title=escape(shorten(opportunity.title, MAX_TITLE_CHARS), quote=False),
         price=dollars(opportunity.price_cents),
-        sell=dollars(opportunity.suggested_price_cents),
+        sell=dollars(opportunity.resale_price_cents),
         proceeds=dollars(opportunity.proceeds_cents),
         profit=dollars(opportunity.profit_cents),
         percent=percent(opportunity.profit_bp),
+        orders=opportunity.liquidity,
+        sales=opportunity.sales_used,
+        days=opportunity.window_days,
+        liquidity=liquidity,
     )
