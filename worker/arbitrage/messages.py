@@ -152,7 +152,17 @@ TEXTS: Catalogue = {
     },
 }
 FAILURE_KEYS = frozenset(
-    {"rate_limited", "busy", "auth_failed", "not_configured", "dmarket_down", "timeout", "database", "internal"}
+    {
+        "rate_limited",
+        "busy",
+        "auth_failed",
+        "not_configured",
+        "dmarket_down",
+        "timeout",
+        "database",
+        "internal",
+        "interrupted",
+    }
 )
 
 
