@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -26,6 +27,14 @@ def run(message_id: int, game: str, level: str, method: str) -> int:
     result = arbitrage_scan.apply_async(kwargs=call.kwargs(), task_id=str(uuid.uuid4())).get(timeout=TASK_TIMEOUT_S)
     assert result["status"] == "completed"
     return int(result["scan_id"])
+
+
+def result_text(telegram: TelegramSandbox, message_id: int) -> str:
+    def is_result(message: dict[str, Any]) -> bool:
+        return message["message_id"] == message_id and str(message["text"]).startswith("✅")
+
+    [message] = telegram.client.wait_for_bot_messages(CHAT, 1, TASK_TIMEOUT_S, is_result)
+    return str(message["text"])
 
 
 def reported(database_url: str, scan_id: int) -> list[ScanOpportunity]:
@@ -63,10 +72,7 @@ def test_valued_scans_report_no_fake_deal_where_suggested_price_scans_do(
             prefix = "valued" if method == "valuation" else "suggested"
             counts[prefix] += len(rows)
             counts[f"{prefix}_fake"] += len(fakes)
-            [message] = telegram_sandbox.client.wait_for_bot_messages(
-                CHAT, 1, TASK_TIMEOUT_S, lambda m, mid=message_id: m["message_id"] == mid and m["text"].startswith("✅")
-            )
-            text = message["text"]
+            text = result_text(telegram_sandbox, message_id)
             if method == "suggested":
                 assert {r.basis for r in rows} <= {"suggested"}
                 assert "suggestedPrice" in text  # labelled as DMarket's own estimate
