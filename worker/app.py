@@ -44,6 +44,7 @@ TASK_MODULES = (
     "worker.tasks.arbitrage",
     "worker.tasks.cleanup",
     "worker.tasks.upkeep",
+    "worker.tasks.watch",
 )
 DEFAULT_SOFT_TIME_LIMIT_S = 240
 DEFAULT_TIME_LIMIT_S = 300

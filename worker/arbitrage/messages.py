@@ -256,7 +256,7 @@ def result_text(
     # Reserve room for the "...and N more" line and the footer, so cutting lines keeps the message valid.
     budget = MAX_MESSAGE_UTF16 - utf16_len("\n\n".join([header, *tail])) - 64
     for n, opportunity in enumerate(opportunities[:top_n], start=1):
-        line = _line(lang, n, opportunity)
+        line = opportunity_line(lang, n, opportunity)
         if utf16_len(line) + 1 > budget:
             break
         budget -= utf16_len(line) + 1
@@ -267,7 +267,8 @@ def result_text(
     return "\n\n".join([header, "\n".join(lines), *tail])
 
 
-def _line(lang: Language, n: int, opportunity: Opportunity) -> str:
+def opportunity_line(lang: Language, n: int, opportunity: Opportunity) -> str:
+    """One numbered opportunity with its basis (buy order, sales median or DMarket's estimate) and liquidity."""
     key = {INSTANT: "line_instant", LISTING: "line_listing"}.get(opportunity.basis, "line")
     liquidity = f"{opportunity.liquidity}+" if opportunity.liquidity_saturated else str(opportunity.liquidity)
     return translate(
