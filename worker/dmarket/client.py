@@ -94,6 +94,11 @@ class Budgets:
         }
         return cls(lanes, gates)
 
+    def acquire(self, limiter: SharedRateLimiter, family: str, background: bool = False) -> float:
+        """Wait for a slot on ``family``'s lane (through its gate first when ``background``); seconds waited."""
+        waited_s = limiter.acquire([self.gates[family]]) if background else 0.0
+        return waited_s + limiter.acquire([self.lanes[family]])
+
 
 @dataclass(frozen=True, slots=True)
 class MarketPage:
@@ -269,9 +274,7 @@ class DMarketClient:
     ) -> Any:
         lane = self.budgets.lanes[family]
         try:
-            if background:  # through the family's gate first: see Budgets
-                stats.waited_s += self._limiter.acquire([self.budgets.gates[family]])
-            stats.waited_s += self._limiter.acquire([lane])
+            stats.waited_s += self.budgets.acquire(self._limiter, family, background)
         except BudgetExhausted as exc:
             # The queue of reservations is longer than anyone should wait: refuse before asking DMarket.
             raise RateBudgetExhausted(exc.wait_s) from None
