@@ -252,9 +252,15 @@ def result_text(
     if not opportunities:
         none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
         return "\n\n".join([header, none, *tail])
+    lines = fitting_lines(lang, opportunities, top_n, used=utf16_len("\n\n".join([header, *tail])))
+    return "\n\n".join([header, "\n".join(lines), *tail])
+
+
+def fitting_lines(lang: Language, opportunities: Sequence[Opportunity], top_n: int, used: int) -> list[str]:
+    """The best ``top_n`` opportunities' lines that fit beside ``used`` UTF-16 units, then "...and N more"."""
     lines: list[str] = []
-    # Reserve room for the "...and N more" line and the footer, so cutting lines keeps the message valid.
-    budget = MAX_MESSAGE_UTF16 - utf16_len("\n\n".join([header, *tail])) - 64
+    # Reserve room for the "...and N more" line and the separators, so cutting lines keeps the message valid.
+    budget = MAX_MESSAGE_UTF16 - used - 64
     for n, opportunity in enumerate(opportunities[:top_n], start=1):
         line = opportunity_line(lang, n, opportunity)
         if utf16_len(line) + 1 > budget:
@@ -264,7 +270,7 @@ def result_text(
     rest = len(opportunities) - len(lines)
     if rest:
         lines.append(translate(TEXTS, "more", lang, rest=rest))
-    return "\n\n".join([header, "\n".join(lines), *tail])
+    return lines
 
 
 def opportunity_line(lang: Language, n: int, opportunity: Opportunity) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from common.markets import SalesRule
 from worker.arbitrage.engine import BP, INSTANT, LISTING, Opportunity, Rules, net_proceeds_cents, rank_key
@@ -69,6 +70,26 @@ def _qualifies(profit_cents: int, price_cents: int, min_profit_bp: int) -> bool:
     return profit_cents > 0 and profit_cents * BP >= min_profit_bp * price_cents
 
 
+def _flip(offer: Offer, rules: Rules, basis: str, resale_cents: int, **evidence: Any) -> Opportunity | None:
+    """Buying ``offer`` and reselling at ``resale_cents`` less the fee, if that clears the level's threshold."""
+    proceeds = net_proceeds_cents(resale_cents, rules.fee_bp)
+    profit = proceeds - offer.price_cents
+    if not _qualifies(profit, offer.price_cents, rules.min_profit_bp):
+        return None
+    return Opportunity(
+        item_id=offer.item_id,
+        title=offer.title,
+        price_cents=offer.price_cents,
+        suggested_price_cents=offer.suggested_price_cents or 0,
+        proceeds_cents=proceeds,
+        profit_cents=profit,
+        profit_bp=profit * BP // offer.price_cents,
+        basis=basis,
+        resale_cents=resale_cents,
+        **evidence,
+    )
+
+
 def is_candidate(offer: Offer, rules: Rules) -> bool:
     """The pre-filter: in the band, and under DMarket's suggested price after the fee (worth looking up)."""
     suggested = offer.suggested_price_cents
@@ -81,22 +102,7 @@ def instant_flip(offer: Offer, rules: Rules, prices: TitlePrices | None) -> Oppo
     """Buy ``offer`` and sell it into the best buy order at once, if that clears the level's threshold."""
     if prices is None or prices.order_best_price_cents <= 0 or not rules.level.contains(offer.price_cents):
         return None
-    proceeds = net_proceeds_cents(prices.order_best_price_cents, rules.fee_bp)
-    profit = proceeds - offer.price_cents
-    if not _qualifies(profit, offer.price_cents, rules.min_profit_bp):
-        return None
-    return Opportunity(
-        item_id=offer.item_id,
-        title=offer.title,
-        price_cents=offer.price_cents,
-        suggested_price_cents=offer.suggested_price_cents or 0,
-        proceeds_cents=proceeds,
-        profit_cents=profit,
-        profit_bp=profit * BP // offer.price_cents,
-        basis=INSTANT,
-        resale_cents=prices.order_best_price_cents,
-        liquidity=prices.order_count,
-    )
+    return _flip(offer, rules, INSTANT, prices.order_best_price_cents, liquidity=prices.order_count)
 
 
 def listing_flip(
@@ -108,20 +114,11 @@ def listing_flip(
     estimate = listing_estimate(sales, rule, now_s)
     if estimate is None:
         return None
-    proceeds = net_proceeds_cents(estimate.price_cents, rules.fee_bp)
-    profit = proceeds - offer.price_cents
-    if not _qualifies(profit, offer.price_cents, rules.min_profit_bp):
-        return None
-    return Opportunity(
-        item_id=offer.item_id,
-        title=offer.title,
-        price_cents=offer.price_cents,
-        suggested_price_cents=offer.suggested_price_cents or 0,
-        proceeds_cents=proceeds,
-        profit_cents=profit,
-        profit_bp=profit * BP // offer.price_cents,
-        basis=LISTING,
-        resale_cents=estimate.price_cents,
+    return _flip(
+        offer,
+        rules,
+        LISTING,
+        estimate.price_cents,
         sales_used=estimate.sales_used,
         window_days=rule.window_days,
         liquidity=estimate.liquidity,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from common.texts import Catalogue, Language, translate
 from worker.arbitrage.engine import Opportunity
-from worker.arbitrage.messages import MAX_MESSAGE_UTF16, opportunity_line, percent, utf16_len
+from worker.arbitrage.messages import fitting_lines, percent, utf16_len
 
 TEXTS: Catalogue = {
     "added": {
@@ -42,7 +42,6 @@ TEXTS: Catalogue = {
         "ru": "🔔 <b>{game}/{level}</b>: новые возможности с прибылью от {min_profit} ({found})",
         "en": "🔔 <b>{game}/{level}</b>: new opportunities with a profit from {min_profit} ({found})",
     },
-    "more": {"ru": "…и ещё {rest}.", "en": "…and {rest} more."},
 }
 
 
@@ -57,15 +56,4 @@ def notification_text(
     header = text(
         lang, "notify_header", game=game, level=level, min_profit=percent(min_profit_bp), found=len(opportunities)
     )
-    budget = MAX_MESSAGE_UTF16 - utf16_len(header) - 64
-    lines: list[str] = []
-    for n, opportunity in enumerate(opportunities[:top_n], start=1):
-        line = opportunity_line(lang, n, opportunity)
-        if utf16_len(line) + 1 > budget:
-            break
-        budget -= utf16_len(line) + 1
-        lines.append(line)
-    rest = len(opportunities) - len(lines)
-    if rest:
-        lines.append(text(lang, "more", rest=rest))
-    return "\n\n".join([header, "\n".join(lines)])
+    return "\n\n".join([header, "\n".join(fitting_lines(lang, opportunities, top_n, used=utf16_len(header)))])
