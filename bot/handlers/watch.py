@@ -137,48 +137,56 @@ async def _queue(
             await edit_quietly(queued, text("queue_unavailable", lang, event_id=exc.event_id or "-"))
 
 
-@observed_command("watch")
-async def watch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Subscribe to a band, or list the user's subscriptions."""
+Build = Callable[[int, int, int], WatchCommandTask]  # user id, chat id, message id -> the call
+
+
+async def _run(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    parse: Callable[[list[str]], Build],
+    usage_text: Callable[[Language, str | None], str],
+) -> None:
+    """Parse the arguments (usage reply when they do not fit), then queue the call they describe."""
     lang = language(context)
     message, user = update.effective_message, update.effective_user
     assert message is not None
-    if user is None:
+    if user is None:  # channel posts have no sender to subscribe
         return
     try:
-        choice = parse_watch(context.args or [])
+        build = parse(context.args or [])
     except UsageError as exc:
         command_status(INVALID_ARGUMENT)
-        await message.reply_text(usage(lang, exc.value))
+        await message.reply_text(usage_text(lang, exc.value))
         return
-    await _queue(
-        update,
-        context,
-        lambda chat_id, message_id: WatchCommandTask(
-            user.id, chat_id, message_id, choice.action, choice.game, choice.level, choice.min_profit_bp
-        ),
+    await _queue(update, context, lambda chat_id, message_id: build(user.id, chat_id, message_id))
+
+
+def _watch_call(args: list[str]) -> Build:
+    choice = parse_watch(args)
+    return lambda user_id, chat_id, message_id: WatchCommandTask(
+        user_id, chat_id, message_id, choice.action, choice.game, choice.level, choice.min_profit_bp
     )
+
+
+def _unwatch_call(args: list[str]) -> Build:
+    index = parse_unwatch(args)
+    return lambda user_id, chat_id, message_id: WatchCommandTask(user_id, chat_id, message_id, "remove", index=index)
+
+
+def unwatch_usage(lang: Language, value: str | None = None) -> str:
+    return usage_reply(translate(TEXTS, "unwatch_usage", lang), lang, value)
+
+
+@observed_command("watch")
+async def watch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Subscribe to a band, or list the user's subscriptions."""
+    await _run(update, context, _watch_call, usage)
 
 
 @observed_command("unwatch")
 async def unwatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remove the user's N-th subscription."""
-    lang = language(context)
-    message, user = update.effective_message, update.effective_user
-    assert message is not None
-    if user is None:
-        return
-    try:
-        index = parse_unwatch(context.args or [])
-    except UsageError as exc:
-        command_status(INVALID_ARGUMENT)
-        await message.reply_text(usage_reply(translate(TEXTS, "unwatch_usage", lang), lang, exc.value))
-        return
-    await _queue(
-        update,
-        context,
-        lambda chat_id, message_id: WatchCommandTask(user.id, chat_id, message_id, "remove", index=index),
-    )
+    await _run(update, context, _unwatch_call, unwatch_usage)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

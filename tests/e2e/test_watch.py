@@ -20,6 +20,7 @@ from common.settings import Settings
 from tests.conftest import WorkerProcess
 from tests.plugins.sandbox_dmarket import DMarketSandbox
 from tests.plugins.sandbox_telegram import TelegramSandbox
+from tests.support.bot import running_bot
 from tests.support.settings import make_settings
 from tests.support.tasks import app as celery_app  # noqa: F401 - configures the app before the tasks import
 from tests.support.waiting import wait_until
@@ -165,3 +166,31 @@ def test_one_sweep_per_band_serves_three_subscribers_once_and_redelivery_or_the_
     assert following["notified"] == {}
     assert {u: len(notifications(telegram_sandbox, u)) for u in USERS} == told
     database.dispose()
+
+
+def test_the_watch_commands_through_the_bot_edit_its_one_moment_reply(
+    worker_thread: None,
+    worker_resources: Callable[[Settings], object],
+    watch_env: Settings,
+    telegram_sandbox: TelegramSandbox,
+) -> None:
+    worker_resources(watch_env)
+    user = USERS[1]
+
+    def answer(command: str, marker: str) -> str:
+        telegram_sandbox.client.send_message(user, user, command)
+        [message] = telegram_sandbox.client.wait_for_bot_messages(
+            user, 1, TIMEOUT_S, predicate=lambda m: str(m["text"]).startswith(marker)
+        )
+        assert any(v["text"] == "⏳ Секунду…" for v in message["history"])  # the bot answered at once
+        return str(message["text"])
+
+    with running_bot(watch_env):
+        assert answer("/watch dota2 pro 4.5", "👀 Подписка #1").endswith("прибыль от 4.50%. Проверяю каждые 10 мин.")
+        assert "1. dota2/pro, прибыль от 4.50%" in answer("/watch", "👀 Ваши подписки")
+        assert answer("/unwatch 1", "🗑") == "🗑 Подписка #1 на dota2/pro удалена."
+        telegram_sandbox.client.send_message(user, user, "/watch dota2 pro lots")
+        [usage_reply] = telegram_sandbox.client.wait_for_bot_messages(
+            user, 1, TIMEOUT_S, predicate=lambda m: "Использование: /watch" in str(m["text"])
+        )
+        assert "«lots»" in usage_reply["text"]
