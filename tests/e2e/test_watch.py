@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, update
 
-from common.contract import WatchBandTask, WatchCommandTask, WatchSweepTask
+from common.contract import ScanTask, WatchBandTask, WatchCommandTask, WatchSweepTask
 from common.db.database import Database
 from common.db.models import WatchNotification, WatchSweep, utcnow
 from common.markets import GAME_IDS, LEVELS
@@ -25,6 +26,7 @@ from tests.support.settings import make_settings
 from tests.support.tasks import app as celery_app  # noqa: F401 - configures the app before the tasks import
 from tests.support.waiting import wait_until
 from worker.resources import rate_limit_key
+from worker.tasks.arbitrage import arbitrage_scan
 from worker.tasks.watch import watch_command, watch_sweep, watch_sweep_band
 from worker.watch import subscriptions
 from worker.watch.sweep import period_of
@@ -194,3 +196,36 @@ def test_the_watch_commands_through_the_bot_edit_its_one_moment_reply(
             user, 1, TIMEOUT_S, predicate=lambda m: "Использование: /watch" in str(m["text"])
         )
         assert "«lots»" in usage_reply["text"]
+
+
+def test_an_interactive_scan_during_sweeps_keeps_at_least_half_of_every_budget(
+    worker_process: Callable[..., WorkerProcess],
+    watch_env: Settings,
+    dmarket_sandbox: DMarketSandbox,
+    redis_client: redis.Redis,
+) -> None:
+    database = Database(watch_env.database_url)
+    for game in ("csgo", "rust"):
+        subscriptions.add(database, USERS[0], USERS[0], game, "pro", 300, cap=5)
+    database.dispose()
+    worker_process(concurrency=3, settings=watch_env)
+
+    def interactive() -> float:
+        redis_client.delete(*redis_client.scan_iter("arbitrage:valuation:*"), "arbitrage:valuation:none")
+        call = ScanTask(USERS[2], USERS[2], None, "dota2", "pro")
+        started = time.monotonic()
+        assert arbitrage_scan.apply_async(kwargs=call.kwargs()).get(timeout=TIMEOUT_S)["status"] == "completed"
+        return time.monotonic() - started
+
+    alone_s = interactive()
+    sweeps = [watch_sweep_band.apply_async(kwargs=WatchBandTask(game, "pro", 1).kwargs()) for game in ("csgo", "rust")]
+    wait_until(
+        lambda: any(r["endpoint"] == "last_sales" for r in dmarket_sandbox.client.requests()),
+        timeout_s=TIMEOUT_S,
+        what="the sweeps to reach their valuation",
+    )
+    crowded_s = interactive()
+    assert all(s.get(timeout=TIMEOUT_S)["status"] == "done" for s in sweeps)
+    # Sweeps hold at most half of each budget (the gates): the scan may take up to about twice as long, not
+    # the three times that an equal share among three scans would give. Slack for a loaded machine.
+    assert crowded_s <= 2 * alone_s + 3.0, (alone_s, crowded_s)
