@@ -17,6 +17,13 @@ SCHEDULE: dict[str, dict[str, Any]] = {
         "crontab": {"minute": "*"},
         "options": {"queue": "default", "expires": 55},
     },
+    # Watch subscriptions (issue 16, docs/arbitrage.md): every minute, queue a sweep of each watched band whose
+    # WATCH_PERIOD_MIN period is due; the sweep row (band + period) makes each period's sweep happen once.
+    "watch-sweep-every-minute": {
+        "task": "watch.sweep",
+        "crontab": {"minute": "*"},
+        "options": {"queue": "default", "expires": 55},
+    },
     # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
     "sentry-cleanup-weekly-test-issues": {
         "task": "cleanup.run",

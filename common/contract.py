@@ -34,6 +34,10 @@ REPLY_KEY_PREFIX = "reply:"
 REPLY_TTL_S = 60
 
 
+# How a scan values offers (ScanTask.method): the default first.
+SCAN_METHODS = ("valuation", "suggested")
+
+
 def abandoned_key(task_id: str) -> str:
     """Set by the bot when it told the user a send failed: a worker that still receives the task drops it."""
     return f"task:abandoned:{task_id}"
@@ -88,6 +92,9 @@ class ScanTask(TaskCall):
     message_id: int | None
     game: str
     level: str
+    # How to value an offer: "valuation" (buy orders and recent sales) or "suggested" (DMarket's estimate,
+    # only when the user asks for it by name; labelled as such in the result).
+    method: str = "valuation"
 
     def __post_init__(self) -> None:
         _check_type(self.NAME, "user_id", self.user_id, int)
@@ -97,6 +104,8 @@ class ScanTask(TaskCall):
             raise ContractError(f"{self.NAME}: unknown game {self.game!r}, expected one of {', '.join(GAME_IDS)}")
         if self.level not in LEVELS:
             raise ContractError(f"{self.NAME}: unknown level {self.level!r}, expected one of {', '.join(LEVELS)}")
+        if self.method not in SCAN_METHODS:
+            raise ContractError(f"{self.NAME}: method must be one of {', '.join(SCAN_METHODS)}, got {self.method!r}")
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,73 @@ class AlertActionTask(TaskCall):
             )
 
 
+WATCH_ACTIONS = ("add", "list", "remove")
+# The most a /watch threshold may ask: 1000 % is a typo, not a strategy.
+MAX_WATCH_PROFIT_BP = 100_000
+
+
+@dataclass(frozen=True)
+class WatchCommandTask(TaskCall):
+    """/watch, /unwatch: change or list ``user_id``'s subscriptions; the worker edits ``message_id`` with the answer.
+
+    ``add``: ``game``/``level`` with ``min_profit_bp`` (None: the level's default); ``remove``: ``index`` (1-based,
+    as /watch lists them); ``list``: nothing else.
+    """
+
+    NAME: ClassVar[str] = "watch.command"
+    QUEUE: ClassVar[str] = "default"
+
+    user_id: int
+    chat_id: int
+    message_id: int | None
+    action: str
+    game: str | None = None
+    level: str | None = None
+    min_profit_bp: int | None = None
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user_id", "chat_id"):
+            _check_type(self.NAME, name, getattr(self, name), int)
+        for name in ("message_id", "min_profit_bp", "index"):
+            _check_type(self.NAME, name, getattr(self, name), (int, type(None)))
+        if self.action not in WATCH_ACTIONS:
+            raise ContractError(f"{self.NAME}: action must be one of {', '.join(WATCH_ACTIONS)}, got {self.action!r}")
+        if self.action == "add" and (self.game not in GAME_IDS or self.level not in LEVELS):
+            raise ContractError(f"{self.NAME}: add needs a known game and level, got {self.game!r}/{self.level!r}")
+        if self.min_profit_bp is not None and not 0 <= self.min_profit_bp <= MAX_WATCH_PROFIT_BP:
+            raise ContractError(
+                f"{self.NAME}: min_profit_bp must be 0..{MAX_WATCH_PROFIT_BP}, got {self.min_profit_bp}"
+            )
+        if self.action == "remove" and (self.index is None or self.index < 1):
+            raise ContractError(f"{self.NAME}: remove needs an index >= 1, got {self.index!r}")
+
+
+@dataclass(frozen=True)
+class WatchSweepTask(TaskCall):
+    """Beat, every minute: queue a band sweep for every (game, level) with subscribers whose period is due."""
+
+    NAME: ClassVar[str] = "watch.sweep"
+    QUEUE: ClassVar[str] = "default"
+
+
+@dataclass(frozen=True)
+class WatchBandTask(TaskCall):
+    """Sweep one band once in period ``period`` (minutes since the epoch // WATCH_PERIOD_MIN) for its subscribers."""
+
+    NAME: ClassVar[str] = "watch.sweep_band"
+    QUEUE: ClassVar[str] = "maintenance"
+
+    game: str
+    level: str
+    period: int
+
+    def __post_init__(self) -> None:
+        if self.game not in GAME_IDS or self.level not in LEVELS:
+            raise ContractError(f"{self.NAME}: unknown band {self.game!r}/{self.level!r}")
+        _check_type(self.NAME, "period", self.period, int)
+
+
 # Every task the bot or beat sends, so routing is decided in one place.
 TASK_CALLS: tuple[type[TaskCall], ...] = (
     ScanTask,
@@ -293,5 +369,8 @@ TASK_CALLS: tuple[type[TaskCall], ...] = (
     AlertTask,
     AlertDigestTask,
     AlertActionTask,
+    WatchCommandTask,
+    WatchSweepTask,
+    WatchBandTask,
 )
 ROUTES: dict[str, str] = {call.NAME: call.QUEUE for call in TASK_CALLS}

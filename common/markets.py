@@ -60,3 +60,37 @@ def canonical_game(name: str) -> str | None:
 def game_names() -> list[str]:
     """Every accepted game name, aliases included, for usage messages."""
     return [*GAME_IDS, *GAME_ALIASES]
+
+
+@dataclass(frozen=True, slots=True)
+class SalesRule:
+    """How a level values a listing flip from recent sales (docs/arbitrage.md, "Valuation").
+
+    The estimate is the median of the newest ``sales_count`` sales within ``window_days``; a title with fewer
+    than ``min_sales`` sales in the window is not reported (too illiquid to trust, or to resell soon).
+    """
+
+    min_sales: int  # K
+    sales_count: int  # N, at most 20 (one last-sales call)
+    window_days: int  # D
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sales_count <= 20:
+            raise ValueError(f"sales_count must be 1..20 (one last-sales call), got {self.sales_count}")
+        if not 1 <= self.min_sales <= self.sales_count:
+            raise ValueError(f"min_sales must be 1..sales_count ({self.sales_count}), got {self.min_sales}")
+        if not 1 <= self.window_days <= 365:
+            raise ValueError(f"window_days must be 1..365, got {self.window_days}")
+
+
+# Cheap items must turn over fast (a week, many sales): their margin is cents and capital waits in them;
+# dear items may take a month, but a median of fewer than 5 sales is one lucky sale away from a lie.
+SALES_RULES: MappingProxyType[str, SalesRule] = MappingProxyType(
+    {
+        "boost": SalesRule(min_sales=10, sales_count=20, window_days=7),
+        "standard": SalesRule(min_sales=8, sales_count=20, window_days=7),
+        "medium": SalesRule(min_sales=6, sales_count=20, window_days=14),
+        "advanced": SalesRule(min_sales=5, sales_count=20, window_days=30),
+        "pro": SalesRule(min_sales=5, sales_count=20, window_days=30),
+    }
+)

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from common.markets import LEVELS, canonical_game, game_names
+from common.markets import LEVELS, SALES_RULES, SalesRule, canonical_game, game_names
 
 # The checkout (or the image's /app): relative paths in settings mean paths in here, whatever the current
 # directory, so `python scripts/sentry_cleanup.py` run from elsewhere uses the same database as the bot.
@@ -384,6 +384,59 @@ class Settings(BaseSettings):
     def alert_target_chat_id(self) -> int | None:
         """Where alert pages go: ALERT_CHAT_ID, else ADMIN_CHAT_ID (None: alerts are only logged)."""
         return self.alert_chat_id if self.alert_chat_id is not None else self.admin_chat_id
+
+    # Valuation and watch subscriptions (issue 16, docs/arbitrage.md) ----------------------------------
+    # DMarket's other per-family budgets (market items: DMARKET_RATE_LIMIT_RPS), shared by every worker.
+    dmarket_last_sales_rps: float = Field(default=6.0, gt=0, le=1000)
+    dmarket_other_rps: float = Field(default=20.0, gt=0, le=1000)
+    # The share of each budget watch sweeps may use; interactive scans always keep the rest.
+    watch_budget_share_percent: int = Field(default=50, ge=1, le=100)
+    # Per level: K (least sales in the window), N (sales the median is taken of, <= 20), D (window in days).
+    arbitrage_min_sales: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    arbitrage_sales_count: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    arbitrage_sales_window_days: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # How long a title's buy orders and sales are reused (Redis) by other scans and sweeps of the same band.
+    arbitrage_valuation_ttl_s: int = Field(default=120, ge=1, le=3600)
+    # Titles one scan values at most (each costs a last-sales call at 6/s): the best pre-filtered first.
+    arbitrage_max_valued_titles: int = Field(default=300, ge=1, le=5000)
+    watch_period_min: int = Field(default=10, ge=1, le=1440)
+    watch_max_per_user: int = Field(default=5, ge=1, le=100)
+    # A subscriber is not told about the same item (or title at the same or a higher price) again within this.
+    watch_cooldown_min: int = Field(default=360, ge=1, le=43_200)
+
+    @field_validator("arbitrage_min_sales", "arbitrage_sales_count", "arbitrage_sales_window_days", mode="before")
+    @classmethod
+    def _check_level_ints(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        numbers = {}
+        for name, number in _pairs(value, "level=number pairs such as boost=10,pro=5").items():
+            if name.lower() not in LEVELS:
+                raise ValueError(f"unknown level {name!r}: expected one of {', '.join(LEVELS)}")
+            if not number.isascii() or not number.isdigit():
+                raise ValueError(f"must be level=whole number pairs such as boost=10, got {name}={number!r}")
+            numbers[name.lower()] = int(number)
+        return numbers
+
+    @model_validator(mode="after")
+    def _check_sales_rules(self) -> Settings:
+        for level in LEVELS:
+            try:
+                self.arbitrage_sales_rule(level)
+            except ValueError as exc:
+                raise ValueError(
+                    f"ARBITRAGE_MIN_SALES / ARBITRAGE_SALES_COUNT / ARBITRAGE_SALES_WINDOW_DAYS for {level}: {exc}"
+                ) from None
+        return self
+
+    def arbitrage_sales_rule(self, level: str) -> SalesRule:
+        """K, N and D of ``level``: the overrides or the defaults of common/markets.py."""
+        default = SALES_RULES[level]
+        return SalesRule(
+            min_sales=self.arbitrage_min_sales.get(level, default.min_sales),
+            sales_count=self.arbitrage_sales_count.get(level, default.sales_count),
+            window_days=self.arbitrage_sales_window_days.get(level, default.window_days),
+        )
 
 
 def installation_uuid(value: str) -> str:

@@ -45,6 +45,7 @@ TASK_MODULES = (
     "worker.tasks.cleanup",
     "worker.tasks.upkeep",
     "worker.tasks.alerts",
+    "worker.tasks.watch",
 )
 DEFAULT_SOFT_TIME_LIMIT_S = 240
 DEFAULT_TIME_LIMIT_S = 300

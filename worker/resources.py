@@ -17,10 +17,10 @@ import redis
 
 from common.db.database import Database
 from common.settings import Settings
-from worker.dmarket.client import DMarketClient
+from worker.dmarket.client import LAST_SALES, MARKET_ITEMS, OTHER, Budgets, DMarketClient
 from worker.dmarket.errors import DMarketNotConfigured
 from worker.dmarket.signing import InvalidKeyError, Signer
-from worker.ratelimit import Lane, SharedRateLimiter
+from worker.ratelimit import SharedRateLimiter
 from worker.sentry_api import SentryApi, sentry_api_from_settings
 from worker.telegram.flood import FloodControl
 from worker.telegram.sender import TelegramNotConfigured, TelegramSender
@@ -84,14 +84,21 @@ class Resources:
         with self._lock:
             if self._dmarket is None:
                 signer = signer_from_settings(self.settings)
-                lane = Lane.per_second(
-                    rate_limit_key(signer.public_key_hex), self.settings.dmarket_rate_limit_rps, margin_ms=20.0
+                settings = self.settings
+                budgets = Budgets.of(
+                    rate_limit_key(signer.public_key_hex),
+                    {
+                        MARKET_ITEMS: settings.dmarket_rate_limit_rps,
+                        LAST_SALES: settings.dmarket_last_sales_rps,
+                        OTHER: settings.dmarket_other_rps,
+                    },
+                    background_share=settings.watch_budget_share_percent / 100,
                 )
                 self._dmarket = DMarketClient(
                     self.settings.dmarket_api_url,
                     signer,
                     self.limiter,
-                    lane,
+                    budgets,
                     timeout_s=self.settings.dmarket_timeout_s,
                     max_attempts=self.settings.dmarket_max_attempts,
                 )

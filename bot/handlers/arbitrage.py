@@ -24,21 +24,25 @@ log = logging.getLogger(__name__)
 
 COMMANDS: Catalogue = {
     "arbitrage": {
-        "ru": "поиск арбитража на DMarket: /arbitrage [игра] [уровень]",
-        "en": "find DMarket arbitrage: /arbitrage [game] [level]",
+        "ru": "поиск арбитража на DMarket: /arbitrage [игра] [уровень] [suggested]",
+        "en": "find DMarket arbitrage: /arbitrage [game] [level] [suggested]",
     },
 }
 
 TEXTS: Catalogue = {
     "usage": {
         "ru": (
-            "Использование: /arbitrage [игра] [уровень]\n"
+            "Использование: /arbitrage [игра] [уровень] [suggested]\n"
             "Игры: {games} (по умолчанию {game}).\nУровни: {levels} (по умолчанию {level}).\n"
+            "Цена перепродажи — лучшая заявка на покупку или медиана недавних продаж; "
+            "suggested — вместо этого оценка DMarket (suggestedPrice).\n"
             "Например: /arbitrage dota2 pro"
         ),
         "en": (
-            "Usage: /arbitrage [game] [level]\n"
+            "Usage: /arbitrage [game] [level] [suggested]\n"
             "Games: {games} (default {game}).\nLevels: {levels} (default {level}).\n"
+            "Resale is valued at the best buy order or the median of recent sales; "
+            "suggested values at DMarket's own estimate (suggestedPrice) instead.\n"
             "Example: /arbitrage dota2 pro"
         ),
     },
@@ -53,22 +57,28 @@ TEXTS: Catalogue = {
 }
 
 
-EXPECTED = "[game] [level]"
+EXPECTED = "[game] [level] [suggested]"
+SUGGESTED_WORD = "suggested"
 
 
 @dataclass(frozen=True)
 class ScanChoice:
     game: str
     level: str
+    method: str = "valuation"
 
 
 def parse_arguments(args: list[str]) -> ScanChoice:
-    """``[]``, ``[game]``, ``[level]`` or ``[game, level]`` (any case) → the scan to run.
+    """``[]``, ``[game]``, ``[level]`` or ``[game, level]`` (any case), optionally ending in ``suggested``.
 
     Words are read in order, and the first one that does not fit is the one named in the usage reply.
     """
     game, level = DEFAULT_GAME, DEFAULT_LEVEL
     rest = list(args)
+    method = "valuation"
+    if rest and rest[-1].lower() == SUGGESTED_WORD:  # asked for DMarket's estimate by name
+        rest.pop()
+        method = "suggested"
     if rest:
         first = rest.pop(0)
         known = canonical_game(first)
@@ -84,7 +94,7 @@ def parse_arguments(args: list[str]) -> ScanChoice:
             raise UsageError(first, EXPECTED)
     if rest:
         raise UsageError(rest[0], EXPECTED)
-    return ScanChoice(game, level)
+    return ScanChoice(game, level, method)
 
 
 def usage(lang: Language, value: str | None = None) -> str:
@@ -125,7 +135,7 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             scan_slot(runtime.redis, user.id, task_id) as slot,
             pending_reply(message, queued_text, lang) as queued,
         ):
-            call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level)
+            call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level, choice.method)
             try:
                 await runtime.producer.send(call, task_id=task_id)
             except QueueUnavailable as exc:

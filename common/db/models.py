@@ -96,6 +96,10 @@ class Scan(Base):
     # worker cannot loop for ever.
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Issue 16: how offers were valued, and what the valuation looked up or had to skip.
+    method: Mapped[str] = mapped_column(String(16), default="valuation", server_default="valuation")
+    valued_titles: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped_valuations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     opportunities: Mapped[list[ScanOpportunity]] = relationship(back_populates="scan", cascade="all, delete-orphan")
 
@@ -114,6 +118,14 @@ class ScanOpportunity(Base):
     suggested_price_cents: Mapped[int] = mapped_column(BigInteger)
     profit_cents: Mapped[int] = mapped_column(BigInteger)
     profit_bp: Mapped[int] = mapped_column(Integer)  # basis points: 1234 = 12.34 %
+    # Issue 16: the basis of the value (suggested | instant | listing), the resale price before the fee, and
+    # the evidence: sales the median was taken of, their window, liquidity (or buy orders for instant).
+    basis: Mapped[str] = mapped_column(String(16), default="suggested", server_default="suggested")
+    resale_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sales_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    liquidity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    liquidity_saturated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     scan: Mapped[Scan] = relationship(back_populates="opportunities")
 
@@ -249,3 +261,64 @@ class AlertAction(Base):
     result: Mapped[str] = mapped_column(String(16))  # done | refused | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WatchSubscription(Base):
+    """/watch: tell ``user_id`` about opportunities of ``game``/``level`` with at least ``min_profit_bp``."""
+
+    __tablename__ = "watch_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "game", "level"),
+        Index("ix_watch_subscriptions_band", "game", "level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    game: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    min_profit_bp: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WatchSweep(Base):
+    """One sweep of one band in one period (``sweep_key`` = game:level:period): claimed once, whoever asks."""
+
+    __tablename__ = "watch_sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_key: Mapped[str] = mapped_column(String(64), unique=True)
+    game: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    opportunities: Mapped[int] = mapped_column(Integer, default=0)
+    notified_users: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class WatchNotification(Base):
+    """One opportunity one subscriber was told about in one sweep: the cooldown and the redelivery record."""
+
+    __tablename__ = "watch_notifications"
+    __table_args__ = (
+        UniqueConstraint("sweep_key", "user_id", "item_id"),
+        Index("ix_watch_notifications_recent", "user_id", "game", "title"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_key: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    game: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(512))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    profit_cents: Mapped[int] = mapped_column(BigInteger)
+    profit_bp: Mapped[int] = mapped_column(Integer)
+    basis: Mapped[str] = mapped_column(String(16))
+    resale_cents: Mapped[int] = mapped_column(BigInteger)
+    sales_used: Mapped[int] = mapped_column(Integer, default=0)
+    window_days: Mapped[int] = mapped_column(Integer, default=0)
+    liquidity: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,14 +37,15 @@ from tests.support.bot import running_bot
 from tests.support.capture import CapturingTransport
 from tests.support.settings import make_settings, settings_env
 from tests.support.tasks import app as celery_app
+from tests.support.valuation import offers_of, valued
 from tests.support.waiting import wait_until
 from worker.app import TaskFailed
-from worker.arbitrage.engine import Offer, Opportunity, find_opportunities
+from worker.arbitrage.engine import Opportunity, find_opportunities
 from worker.arbitrage.workflow import rules_for
 from worker.dmarket.client import DMarketClient
 from worker.dmarket.models import RequestStats
 from worker.dmarket.signing import Signer
-from worker.ratelimit import Lane, SharedRateLimiter, hold_key
+from worker.ratelimit import Lane, SharedRateLimiter
 from worker.resources import Resources, rate_limit_key
 from worker.tasks import arbitrage as scans_task
 from worker.tasks.arbitrage import arbitrage_scan
@@ -80,23 +82,37 @@ def scan_env(
         worker_resources(settings)
         return settings
 
-    # A previous test's 429 penalty or progress throttle must not leak into this one.
-    lane = rate_limit_key(dmarket_sandbox.public_key_hex)
-    redis_client.delete(lane, hold_key(lane), f"arbitrage:progress:{CHAT}")
+    # A previous test's 429 penalty or DMarket hold, progress throttle or cached valuations must not leak into this one.
+    key = rate_limit_key(dmarket_sandbox.public_key_hex)
+    redis_client.delete(key, f"arbitrage:progress:{CHAT}", *redis_client.scan_iter(f"{key}:*"))
+    redis_client.delete(*redis_client.scan_iter("arbitrage:valuation:*"), "arbitrage:valuation:none")
     redis_client.delete(guard_key(USER))
     return apply
 
 
-def expected(sandbox: DMarketSandbox, settings: Settings, game: str, level: str) -> list[Opportunity]:
-    """What the engine predicts for the sandbox's market, computed from the generator, not over HTTP."""
-    offers = [
-        Offer(item.item_id, item.title, item.price_cents, item.suggested_price_cents)
-        for item in sandbox.market[GAME_IDS[game]]
-    ]
-    return find_opportunities(offers, rules_for(settings, game, level))
+def expected(
+    sandbox: DMarketSandbox, settings: Settings, game: str, level: str, now_s: int | None = None
+) -> list[Opportunity]:
+    """What the valuation predicts for the sandbox's market, computed from its pure model, not over HTTP.
+
+    Sales windows count back from ``now_s`` (default: now); a scan that straddles a second may see a sale
+    cross its window's edge, so tests compare with the prediction at the start or at the end of the scan.
+    """
+    now = int(time.time()) if now_s is None else now_s
+    rules = rules_for(settings, game, level)
+    rule = settings.arbitrage_sales_rule(level)
+    return valued(sandbox.model, GAME_IDS[game], rules, rule, sandbox.sales_anchor, now)
 
 
-def stored(database_url: str, task_id: str) -> tuple[Scan, list[tuple[str, int, int, int, int]]]:
+def expected_suggested(sandbox: DMarketSandbox, settings: Settings, game: str, level: str) -> list[Opportunity]:
+    """What the suggestedPrice method (asked for by name) reports: DMarket's estimate taken at its word."""
+    return find_opportunities(offers_of(sandbox.model, GAME_IDS[game]), rules_for(settings, game, level))
+
+
+Row = tuple[str, int, int, int, int, str, int]
+
+
+def stored(database_url: str, task_id: str) -> tuple[Scan, list[Row]]:
     database = Database(database_url)
     try:
         with database.session() as session:
@@ -104,16 +120,34 @@ def stored(database_url: str, task_id: str) -> tuple[Scan, list[tuple[str, int, 
             assert len(scans) == 1
             rows = session.scalars(select(ScanOpportunity).where(ScanOpportunity.scan_id == scans[0].id)).all()
             return scans[0], sorted(
-                (r.item_id, r.price_cents, r.suggested_price_cents, r.profit_cents, r.profit_bp) for r in rows
+                (
+                    r.item_id,
+                    r.price_cents,
+                    r.suggested_price_cents,
+                    r.profit_cents,
+                    r.profit_bp,
+                    r.basis,
+                    r.resale_cents,
+                )
+                for r in rows
             )
     finally:
         database.dispose()
 
 
-def as_rows(opportunities: list[Opportunity]) -> list[tuple[str, int, int, int, int]]:
+def as_rows(opportunities: list[Opportunity]) -> list[Row]:
     return sorted(
-        (o.item_id, o.price_cents, o.suggested_price_cents, o.profit_cents, o.profit_bp) for o in opportunities
+        (o.item_id, o.price_cents, o.suggested_price_cents, o.profit_cents, o.profit_bp, o.basis, o.resale_cents)
+        for o in opportunities
     )
+
+
+def assert_predicted(
+    rows: list[Row], sandbox: DMarketSandbox, settings: Settings, game: str, level: str, started_s: int
+) -> None:
+    """The stored rows are the valuation's prediction as of the scan's start or its end (see ``expected``)."""
+    at_start = as_rows(expected(sandbox, settings, game, level, started_s))
+    assert rows in (at_start, as_rows(expected(sandbox, settings, game, level)))
 
 
 def scans_queued() -> int:
@@ -203,6 +237,7 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
 ) -> None:
     settings = scan_env(database_url)
     message_id = post_queued_message(settings, telegram_sandbox)
+    started_s = int(time.time())
     predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
     assert predicted, "the sandbox market should hold some pro-level deals"
 
@@ -213,15 +248,22 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
     result = scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
 
     record, rows = stored(database_url, result_task_id(result, database_url))
-    assert rows == as_rows(predicted)
+    assert_predicted(rows, dmarket_sandbox, settings, "dota2", "pro", started_s)
+    assert {row[5] for row in rows} <= {"instant", "listing"}  # never DMarket's estimate unless asked for
     in_band = [i for i in dmarket_sandbox.market[GAME_IDS["dota2"]] if LEVELS["pro"].contains(i.price_cents)]
     assert (record.status, record.items_seen, record.pages) == ("completed", len(in_band), -(-len(in_band) // 100))
-    assert record.opportunities_found == len(predicted)
+    assert record.opportunities_found == len(rows)
     assert record.finished_at is not None
-    # Every request was signed and accepted, and asked only for the pro band.
+    # Every request was signed and accepted; the listing asked only for the pro band; the valuation looked up
+    # buy orders in one POST per 100 titles and recent sales title by title.
     requests = dmarket_sandbox.client.requests()
-    assert [r["status"] for r in requests] == [200] * record.pages
-    assert all("gameId=9a92" in r["path"] and "priceFrom=10000&priceTo=99999" in r["path"] for r in requests)
+    assert {r["status"] for r in requests} == {200}
+    listing = [r for r in requests if r["endpoint"] == "market_items"]
+    assert len(listing) == record.pages
+    assert all("gameId=9a92" in r["path"] and "priceFrom=10000&priceTo=99999" in r["path"] for r in listing)
+    aggregated = [r for r in requests if r["endpoint"] == "aggregated_prices"]
+    assert len(aggregated) == -(-record.valued_titles // 100)
+    assert 0 < len([r for r in requests if r["endpoint"] == "last_sales"]) <= record.valued_titles
 
     message = final_message(telegram_sandbox, "✅")
     assert message["message_id"] == message_id  # the "queued" message, edited: no second message
@@ -250,6 +292,7 @@ def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
     settings = scan_env(sqlite_database_url, dmarket_max_attempts=4)
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.throttle_next(2, retry_after_s=1)
+    started_wall = time.time()
 
     result = scan(message_id, "dota2", "advanced").get(timeout=TASK_TIMEOUT_S)
 
@@ -262,7 +305,7 @@ def test_a_429_storm_is_ridden_out_within_the_attempt_budget_and_recorded(
     assert all(after["time"] - before["time"] >= 1.0 for before, after in itertools.pairwise(log[:3]))
     assert dmarket_sandbox.client.stats()["throttled_total"] == 2
     _, rows = stored(sqlite_database_url, result_task_id(result, sqlite_database_url))
-    assert rows == as_rows(expected(dmarket_sandbox, settings, "dota2", "advanced"))
+    assert_predicted(rows, dmarket_sandbox, settings, "dota2", "advanced", int(started_wall))
     final_message(telegram_sandbox, "✅")
 
 
@@ -424,9 +467,10 @@ def test_the_soft_time_limit_anywhere_in_a_scan_ends_with_the_timeout_message(
     # While delivering the result: the market was read and stored, then the final edit hangs past the limit.
     message_id = post_queued_message(settings, telegram_sandbox)
     redis_client.set(f"arbitrage:progress:{CHAT}", "1", px=60_000)  # no progress edits: the result is the first
-    telegram_sandbox.client.inject_fault("editMessageText", status=500, delay_s=20)
+    telegram_sandbox.client.inject_fault("editMessageText", status=500, delay_s=25)
     task_id = str(uuid.uuid4())
-    late = failed(scan(message_id, "dota2", "pro", task_id=task_id, soft_time_limit=2, time_limit=30))
+    # Reading the band and valuing its candidates (recent sales at 6/s) takes a few seconds: the limit is past it.
+    late = failed(scan(message_id, "dota2", "pro", task_id=task_id, soft_time_limit=10, time_limit=40))
     assert late["failure"] == "timeout"
     record, _ = stored(sqlite_database_url, task_id)
     assert record.status == "failed"
@@ -448,6 +492,7 @@ def test_a_worker_killed_mid_scan_leaves_one_scan_one_set_of_rows_one_message(
     message_id = post_queued_message(settings, telegram_sandbox)
     dmarket_sandbox.client.set_latency(250)  # four pages take a second: time to kill it mid-scan
     task_id = str(uuid.uuid4())
+    started_s = int(time.time())
 
     result = scan(message_id, "dota2", "pro", task_id=task_id)
     wait_until(lambda: dmarket_sandbox.client.stats()["served_total"] >= 1, timeout_s=20, what="the first page")
@@ -458,7 +503,7 @@ def test_a_worker_killed_mid_scan_leaves_one_scan_one_set_of_rows_one_message(
     assert outcome["status"] == "completed"
     record, rows = stored(sqlite_database_url, task_id)
     assert record.status == "completed"
-    assert rows == as_rows(expected(dmarket_sandbox, settings, "dota2", "pro"))
+    assert_predicted(rows, dmarket_sandbox, settings, "dota2", "pro", started_s)
     assert dmarket_sandbox.client.stats()["served_total"] > record.pages  # the first run did read pages
     final_message(telegram_sandbox, "✅")
     assert [m["message_id"] for m in telegram_sandbox.client.bot_messages(CHAT)] == [message_id]

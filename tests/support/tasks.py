@@ -14,7 +14,15 @@ import os
 from common.settings import load_settings_or_exit
 from tests.support.environment import TEST_KEY_PREFIX
 from worker.app import app
-from worker.tasks import alerts, arbitrage, cleanup, selftest, system, upkeep  # noqa: F401 - registers the production tasks
+from worker.tasks import (  # noqa: F401 - registers the production tasks
+    alerts,
+    arbitrage,
+    cleanup,
+    selftest,
+    system,
+    upkeep,
+    watch,
+)
 
 # A test that kills a whole worker waits for its messages to come back: seconds, not the production minutes.
 if os.environ.get("TEST_INTERACTIVE_VISIBILITY_TIMEOUT_S"):

@@ -42,6 +42,12 @@ class Progress:
         request = self._request
         self._edit(messages.progress_text(language, request.game, request.level, pages, items, found), 0.0)
 
+    def valuing(self, done: int, total: int) -> None:
+        """Looking titles up (recent sales go at 6 a second): how far along."""
+        language = self._resources.settings.bot_language
+        request = self._request
+        self._edit(messages.valuing_text(language, request.game, request.level, done, total), 0.0)
+
     def resumed(self) -> None:
         """The scan starts again: its earlier run was cut off (the worker stopped, Redis went away)."""
         language = self._resources.settings.bot_language

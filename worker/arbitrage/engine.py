@@ -31,17 +31,36 @@ class Rules:
             raise ValueError(f"min_profit_bp must be >= 0, got {self.min_profit_bp}")
 
 
+SUGGESTED, INSTANT, LISTING = "suggested", "instant", "listing"
+BASES = (SUGGESTED, INSTANT, LISTING)
+
+
 @dataclass(frozen=True, slots=True)
 class Opportunity:
-    """An offer worth buying: bought at ``price_cents``, resold at the suggested price, minus the fee."""
+    """An offer worth buying: bought at ``price_cents``, resold at ``resale_cents`` (its basis), minus the fee.
+
+    ``basis`` says what the resale price is: ``instant`` the best buy order (sell into it at once),
+    ``listing`` the median of recent sales (list it and wait), ``suggested`` DMarket's own estimate (only
+    when asked for; worker/arbitrage/valuation.py values the rest).
+    """
 
     item_id: str
     title: str
     price_cents: int
     suggested_price_cents: int
-    proceeds_cents: int  # suggested price minus the fee, floored to the cent
+    proceeds_cents: int  # the resale price minus the fee, floored to the cent
     profit_cents: int
     profit_bp: int  # profit / price, floored to the basis point
+    basis: str = SUGGESTED
+    resale_cents: int = 0  # what it resells for before the fee; 0: the suggested price (basis "suggested")
+    sales_used: int = 0  # listing: sales the median was taken of
+    window_days: int = 0  # listing: the window those sales fell in
+    liquidity: int = 0  # listing: sales in the window (at least this many when saturated); instant: buy orders
+    liquidity_saturated: bool = False  # every sale fetched was in the window: there may be more
+
+    @property
+    def resale_price_cents(self) -> int:
+        return self.resale_cents or self.suggested_price_cents
 
 
 def net_proceeds_cents(suggested_price_cents: int, fee_bp: int) -> int:

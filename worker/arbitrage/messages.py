@@ -7,7 +7,7 @@ from html import escape
 
 from common.observability.failures import FAILURES
 from common.texts import Catalogue, Language, shorten, translate
-from worker.arbitrage.engine import Opportunity
+from worker.arbitrage.engine import INSTANT, LISTING, SUGGESTED, Opportunity
 
 MAX_MESSAGE_UTF16 = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
 TOP_N = 10
@@ -30,6 +30,43 @@ TEXTS: Catalogue = {
         "en": (
             "{n}. <b>{title}</b>\n    buy {price} → sell {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
         ),
+    },
+    # The basis of each valued opportunity: what it resells for, and why we believe it.
+    "line_instant": {
+        "ru": (
+            "{n}. <b>{title}</b>\n"
+            "    купить {price} → продажа в заявку {sell} (после комиссии {proceeds}): <b>+{profit}</b> ({percent})"
+            " · заявок: {orders}"
+        ),
+        "en": (
+            "{n}. <b>{title}</b>\n"
+            "    buy {price} → sale into a buy order {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
+            " · buy orders: {orders}"
+        ),
+    },
+    "line_listing": {
+        "ru": (
+            "{n}. <b>{title}</b>\n"
+            "    купить {price} → медиана {sales} продаж за {days} дн. {sell} (после комиссии {proceeds}): "
+            "<b>+{profit}</b> ({percent}) · ликвидность: {liquidity} продаж за {days} дн."
+        ),
+        "en": (
+            "{n}. <b>{title}</b>\n"
+            "    buy {price} → median of {sales} sales in {days} d {sell} ({proceeds} after fee): "
+            "<b>+{profit}</b> ({percent}) · liquidity: {liquidity} sales in {days} d"
+        ),
+    },
+    "method_suggested": {
+        "ru": "ℹ️ Оценка по suggestedPrice — собственной оценке DMarket, а не по реальным заявкам и продажам.",
+        "en": "ℹ️ Valued at suggestedPrice: DMarket's own estimate, not real buy orders and sales.",
+    },
+    "valuing": {
+        "ru": "🔎 Оцениваю {game}/{level} по заявкам и продажам: {done} из {total} названий",
+        "en": "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {total} titles",
+    },
+    "skipped_valuations": {
+        "ru": "⚠️ Пропущено цен и продаж с некорректными данными от DMarket: {count}.",
+        "en": "⚠️ Prices and sales skipped because DMarket sent malformed data: {count}.",
     },
     "none": {
         "ru": "Ничего с прибылью от {min_profit} после комиссии {fee} не нашлось.",
@@ -149,6 +186,10 @@ def progress_text(lang: Language, game: str, level: str, page: int, items: int, 
     return translate(TEXTS, "progress", lang, game=game, level=level, page=page, items=items, found=found)
 
 
+def valuing_text(lang: Language, game: str, level: str, done: int, total: int) -> str:
+    return translate(TEXTS, "valuing", lang, game=game, level=level, done=done, total=total)
+
+
 def duration(lang: Language, seconds: float | None) -> str:
     """A wait as people say it: "40 с", "3 мин"; unknown: "a couple of minutes"."""
     if seconds is None:
@@ -189,6 +230,8 @@ def result_text(
     min_profit_bp: int,
     skipped: int = 0,
     top_n: int = TOP_N,
+    skipped_valuations: int = 0,
+    method: str = "valuation",
 ) -> str:
     """The final message: a header, the best ``top_n`` opportunities, and whatever else fits in one message.
 
@@ -201,14 +244,24 @@ def result_text(
     tail = [translate(TEXTS, "capped", lang, pages=pages)] if capped else []
     if skipped:
         tail.append(translate(TEXTS, "skipped_listings", lang, count=skipped))
+    if skipped_valuations:
+        tail.append(translate(TEXTS, "skipped_valuations", lang, count=skipped_valuations))
+    if method == SUGGESTED:
+        tail.append(translate(TEXTS, "method_suggested", lang))
     if not opportunities:
         none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
         return "\n\n".join([header, none, *tail])
+    lines = fitting_lines(lang, opportunities, top_n, used=utf16_len("\n\n".join([header, *tail])))
+    return "\n\n".join([header, "\n".join(lines), *tail])
+
+
+def fitting_lines(lang: Language, opportunities: Sequence[Opportunity], top_n: int, used: int) -> list[str]:
+    """The best ``top_n`` opportunities' lines that fit beside ``used`` UTF-16 units, then "...and N more"."""
     lines: list[str] = []
-    # Reserve room for the "...and N more" line and the footer, so cutting lines keeps the message valid.
-    budget = MAX_MESSAGE_UTF16 - utf16_len("\n\n".join([header, *tail])) - 64
+    # Reserve room for the "...and N more" line and the separators, so cutting lines keeps the message valid.
+    budget = MAX_MESSAGE_UTF16 - used - 64
     for n, opportunity in enumerate(opportunities[:top_n], start=1):
-        line = _line(lang, n, opportunity)
+        line = opportunity_line(lang, n, opportunity)
         if utf16_len(line) + 1 > budget:
             break
         budget -= utf16_len(line) + 1
@@ -216,19 +269,26 @@ def result_text(
     rest = len(opportunities) - len(lines)
     if rest:
         lines.append(translate(TEXTS, "more", lang, rest=rest))
-    return "\n\n".join([header, "\n".join(lines), *tail])
+    return lines
 
 
-def _line(lang: Language, n: int, opportunity: Opportunity) -> str:
+def opportunity_line(lang: Language, n: int, opportunity: Opportunity) -> str:
+    """One numbered opportunity with its basis (buy order, sales median or DMarket's estimate) and liquidity."""
+    key = {INSTANT: "line_instant", LISTING: "line_listing"}.get(opportunity.basis, "line")
+    liquidity = f"{opportunity.liquidity}+" if opportunity.liquidity_saturated else str(opportunity.liquidity)
     return translate(
         TEXTS,
-        "line",
+        key,
         lang,
         n=n,
         title=escape(shorten(opportunity.title, MAX_TITLE_CHARS), quote=False),
         price=dollars(opportunity.price_cents),
-        sell=dollars(opportunity.suggested_price_cents),
+        sell=dollars(opportunity.resale_price_cents),
         proceeds=dollars(opportunity.proceeds_cents),
         profit=dollars(opportunity.profit_cents),
         percent=percent(opportunity.profit_bp),
+        orders=opportunity.liquidity,
+        sales=opportunity.sales_used,
+        days=opportunity.window_days,
+        liquidity=liquidity,
     )

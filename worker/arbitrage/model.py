@@ -20,6 +20,7 @@ class ScanRequest:
     message_id: int | None
     game: str
     level: str
+    method: str = "valuation"
 
     def __post_init__(self) -> None:
         if not self.task_id:
@@ -27,7 +28,7 @@ class ScanRequest:
 
     @classmethod
     def of(cls, task_id: str, call: ScanTask) -> ScanRequest:
-        return cls(task_id, call.user_id, call.chat_id, call.message_id, call.game, call.level)
+        return cls(task_id, call.user_id, call.chat_id, call.message_id, call.game, call.level, call.method)
 
 
 @dataclass
@@ -39,6 +40,10 @@ class MarketScan:
     items_seen: int = 0
     capped: bool = False  # stopped at the page cap with more of the range left
     stats: RequestStats = field(default_factory=RequestStats)
+    method: str = "valuation"  # or "suggested": DMarket's estimate, only when the user asked for it
+    candidates: int = 0  # offers the suggestedPrice pre-filter passed on to the valuation
+    valued_titles: int = 0  # titles looked up (buy orders; recent sales where the instant flip fell short)
+    unvalued_titles: int = 0  # candidate titles beyond ARBITRAGE_MAX_VALUED_TITLES, not looked up
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class ScanOutcome:
     skipped_listings: int = 0
     requests: int = 0
     rate_limited: int = 0
+    valued_titles: int = 0
+    skipped_valuations: int = 0  # aggregated-price entries and sales DMarket sent malformed
     failure: str | None = None  # a messages failure kind
     sentry_event_id: str | None = None
     error: str | None = None  # a failed scan: "<kind>: <exception type>: <message>"

@@ -51,6 +51,8 @@ def claim(database: Database, request: ScanRequest) -> Claim:
             session.execute(delete(ScanOpportunity).where(ScanOpportunity.scan_id == scan.id))
         scan.status, scan.started_at, scan.finished_at = RUNNING, utcnow(), None
         scan.pages = scan.items_seen = scan.opportunities_found = scan.skipped_listings = 0
+        scan.valued_titles = scan.skipped_valuations = 0
+        scan.method = request.method
         scan.error = scan.sentry_event_id = None
         scan.attempts += 1
         session.flush()
@@ -71,6 +73,12 @@ def record_success(database: Database, scan_id: int, market: MarketScan) -> Scan
                 suggested_price_cents=o.suggested_price_cents,
                 profit_cents=o.profit_cents,
                 profit_bp=o.profit_bp,
+                basis=o.basis,
+                resale_cents=o.resale_cents,
+                sales_used=o.sales_used,
+                window_days=o.window_days,
+                liquidity=o.liquidity,
+                liquidity_saturated=o.liquidity_saturated,
             )
             for o in market.opportunities
         )
@@ -82,6 +90,9 @@ def record_success(database: Database, scan_id: int, market: MarketScan) -> Scan
         )
         scan.capped = market.capped
         scan.skipped_listings = market.stats.malformed
+        scan.method = market.method
+        scan.valued_titles = market.valued_titles
+        scan.skipped_valuations = market.stats.malformed_valuations
         add_database_breadcrumb("store scan", scan_id=scan_id, opportunities=len(market.opportunities))
         return outcome_of(scan, market.stats)
 
@@ -109,6 +120,8 @@ def outcome_of(scan: Scan, stats: RequestStats | None = None) -> ScanOutcome:
         opportunities=scan.opportunities_found,
         capped=scan.capped,
         skipped_listings=scan.skipped_listings,
+        valued_titles=scan.valued_titles,
+        skipped_valuations=scan.skipped_valuations,
         requests=stats.requests if stats else 0,
         rate_limited=stats.rate_limited if stats else 0,
         failure=scan.failure,
@@ -131,6 +144,12 @@ def stored_opportunities(database: Database, scan_id: int) -> list[Opportunity]:
                     proceeds_cents=row.price_cents + row.profit_cents,
                     profit_cents=row.profit_cents,
                     profit_bp=row.profit_bp,
+                    basis=row.basis,
+                    resale_cents=row.resale_cents,
+                    sales_used=row.sales_used,
+                    window_days=row.window_days,
+                    liquidity=row.liquidity,
+                    liquidity_saturated=row.liquidity_saturated,
                 )
                 for row in rows
             ),

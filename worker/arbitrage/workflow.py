@@ -13,6 +13,7 @@ the exception is raised with the slot still taken, because the retry is the same
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ import sentry_sdk
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.markets import GAME_IDS, LEVELS
+from common.markets import GAME_IDS, LEVELS, SalesRule
 from common.observability.breadcrumbs import add_error_breadcrumb, add_trading_breadcrumb
 from common.observability.failures import FAILURES
 from common.observability.sdk import capture_failure
@@ -29,8 +30,11 @@ from common.scan_slot import release
 from common.settings import Settings
 from worker.arbitrage import messages, store
 from worker.arbitrage.delivery import Progress, deliver
-from worker.arbitrage.engine import Opportunity, OpportunityFinder, Rules
+from worker.arbitrage.engine import SUGGESTED, Opportunity, OpportunityFinder, Rules, find_opportunities
+from worker.arbitrage.lookup import Lookup
+from worker.arbitrage.lookup import evidence as lookup_evidence
 from worker.arbitrage.model import MarketScan, ScanOutcome, ScanRequest
+from worker.arbitrage.valuation import instant_flip, is_candidate, value_offers
 from worker.dmarket.client import DMarketClient, is_long_hold
 from worker.dmarket.errors import (
     AuthenticationError,
@@ -41,7 +45,8 @@ from worker.dmarket.errors import (
     RateBudgetExhausted,
     RateLimitError,
 )
-from worker.dmarket.models import RequestStats
+from worker.dmarket.models import Offer, RequestStats
+from worker.dmarket.valuation_api import TitlePrices
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,22 @@ def rules_for(settings: Settings, game: str, level: str) -> Rules:
     return Rules(LEVELS[level], settings.arbitrage_fee_bp(game), settings.arbitrage_min_profit_bp(level))
 
 
+@dataclass(frozen=True)
+class Valuation:
+    """How a scan values its candidates: where it looks titles up, the level's K/N/D, how many titles at most."""
+
+    lookup: Lookup
+    rule: SalesRule
+    max_titles: int
+    now_s: Callable[[], int] = lambda: int(time.time())
+
+    @classmethod
+    def of(cls, resources: Resources, level: str, background: bool = False) -> Valuation:
+        settings = resources.settings
+        lookup = Lookup(resources.dmarket(), resources.redis, settings.arbitrage_valuation_ttl_s, background)
+        return cls(lookup, settings.arbitrage_sales_rule(level), settings.arbitrage_max_valued_titles)
+
+
 def scan_market(
     client: DMarketClient,
     game_id: str,
@@ -58,24 +79,68 @@ def scan_market(
     max_pages: int,
     progress: Progress | None = None,
     stats: RequestStats | None = None,
+    valuation: Valuation | None = None,
+    background: bool = False,
 ) -> MarketScan:
-    """Page through the level's price band and evaluate every offer as it arrives."""
+    """Page through the level's price band; value the candidates (or, without ``valuation``, take
+    DMarket's suggested price as the value: the method a user must ask for by name)."""
     result = MarketScan(stats=stats if stats is not None else RequestStats())
-    finder = OpportunityFinder(rules)  # the engine find_opportunities is, fed a page at a time
+    finder = OpportunityFinder(rules)  # the suggestedPrice method; with a valuation, only the pre-filter
+    candidates: dict[str, Offer] = {}
     price_to = rules.level.max_price_cents - 1  # DMarket's priceTo is inclusive, the level's bound is not
     last_cursor = ""
     on_wait = progress.waiting if progress is not None else None
-    pages = client.iter_market(game_id, rules.level.min_price_cents, price_to, max_pages, result.stats, on_wait=on_wait)
+    pages = client.iter_market(
+        game_id, rules.level.min_price_cents, price_to, max_pages, result.stats, on_wait=on_wait, background=background
+    )
     for page in pages:
         result.pages += 1
         result.items_seen += len(page.offers)
-        finder.add(page.offers)
+        if valuation is None:
+            finder.add(page.offers)
+        else:
+            candidates.update((o.item_id, o) for o in page.offers if is_candidate(o, rules))
         last_cursor = page.cursor
         if progress is not None:
-            progress.page(result.pages, result.items_seen, len(finder))
+            progress.page(result.pages, result.items_seen, len(finder) if valuation is None else len(candidates))
     result.capped = result.pages == max_pages and bool(last_cursor)
-    result.opportunities = finder.ranked()
+    if valuation is None:
+        result.method = SUGGESTED
+        result.opportunities = finder.ranked()
+        return result
+    result.candidates = len(candidates)
+    result.opportunities = value_candidates(game_id, rules, list(candidates.values()), valuation, result, progress)
     return result
+
+
+def value_candidates(
+    game_id: str,
+    rules: Rules,
+    candidates: list[Offer],
+    valuation: Valuation,
+    result: MarketScan,
+    progress: Progress | None = None,
+) -> list[Opportunity]:
+    """Look the candidates' titles up (the most promising by suggestedPrice first) and value every candidate."""
+    # The pre-filter's own ranking decides which titles are looked up when there are more than the cap.
+    by_promise = find_opportunities(candidates, Rules(rules.level, rules.fee_bp, 0))
+    titles = list(dict.fromkeys(o.title for o in by_promise))
+    chosen = titles[: valuation.max_titles]
+    result.valued_titles, result.unvalued_titles = len(chosen), len(titles) - len(chosen)
+    offers_of: dict[str, list[Offer]] = {}
+    for offer in candidates:
+        offers_of.setdefault(offer.title, []).append(offer)
+
+    def needs_sales(title: str, prices: TitlePrices | None) -> bool:
+        # Sales cost a call each at 6/s: not needed when the instant flip already clears every offer of it.
+        return any(instant_flip(o, rules, prices) is None for o in offers_of[title])
+
+    on_progress = progress.valuing if progress is not None else None
+    evidence = lookup_evidence(valuation.lookup, game_id, chosen, result.stats, needs_sales, on_progress)
+    wanted = set(chosen)
+    return value_offers(
+        (o for o in candidates if o.title in wanted), rules, valuation.rule, evidence, valuation.now_s()
+    )
 
 
 # A scan whose worker keeps dying (or whose Redis keeps going away) is given up after this many starts.
@@ -159,9 +224,10 @@ def _run(resources: Resources, request: ScanRequest, attempt: Attempt) -> ScanOu
         settings.arbitrage_max_pages,
         progress,
         stats=attempt.stats,
+        valuation=None if request.method == SUGGESTED else Valuation.of(resources, request.level),
     )
-    if market.stats.malformed:
-        report_skipped_listings(request, market.stats.malformed)
+    if market.stats.malformed or market.stats.malformed_valuations:
+        report_skipped_listings(request, market.stats.malformed, market.stats.malformed_valuations)
     outcome = store.record_success(resources.database, claim.scan_id, market)
     add_trading_breadcrumb(
         "arbitrage_scan_completed",
@@ -171,17 +237,21 @@ def _run(resources: Resources, request: ScanRequest, attempt: Attempt) -> ScanOu
         opportunities=len(market.opportunities),
         pages=market.pages,
         items=market.items_seen,
+        valued_titles=market.valued_titles,
         rate_limited=market.stats.rate_limited,
     )
     log.info(
-        "Scan %s %s/%s: %d pages, %d items, %d opportunities, %d requests, %d rate-limited, %.1fs waited",
+        "Scan %s %s/%s: %d pages, %d items, %d candidates, %d titles valued, %d opportunities, "
+        "requests %s, %d rate-limited, %.1fs waited",
         claim.scan_id,
         request.game,
         request.level,
         market.pages,
         market.items_seen,
+        market.candidates,
+        market.valued_titles,
         len(market.opportunities),
-        market.stats.requests,
+        market.stats.by_family,
         market.stats.rate_limited,
         market.stats.waited_s,
     )
@@ -203,6 +273,8 @@ def _result_text(
         fee_bp=rules.fee_bp,
         min_profit_bp=rules.min_profit_bp,
         skipped=outcome.skipped_listings,
+        skipped_valuations=outcome.skipped_valuations,
+        method=request.method,
     )
 
 
@@ -277,14 +349,25 @@ def report_failure(error: BaseException, kind: str) -> str | None:
     return capture_failure(error, failure)
 
 
-def report_skipped_listings(request: ScanRequest, count: int) -> None:
-    """One warning per scan that met listings it could not read, grouped into one Sentry issue."""
-    log.warning("Scan task %s skipped %d malformed DMarket listings", request.task_id, count)
+def report_skipped_listings(request: ScanRequest, count: int, valuations: int = 0) -> None:
+    """One warning per scan that met listings (or prices, sales) it could not read, grouped into one issue."""
+    log.warning(
+        "Scan task %s skipped %d malformed DMarket listings and %d malformed prices or sales",
+        request.task_id,
+        count,
+        valuations,
+    )
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("component", "api")
         scope.set_extra("skipped_listings", count)
+        scope.set_extra("skipped_valuations", valuations)
         scope.fingerprint = ["dmarket-malformed-listings", request.game]
-        sentry_sdk.capture_message(f"DMarket sent {count} malformed listings ({request.game})", level="warning")
+        what = (
+            f"{count} malformed listings"
+            if not valuations
+            else f"{count} malformed listings, {valuations} prices/sales"
+        )
+        sentry_sdk.capture_message(f"DMarket sent {what} ({request.game})", level="warning")
 
 
 def release_slot(client: redis.Redis, request: ScanRequest) -> None:

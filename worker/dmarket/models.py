@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +26,5 @@ class RequestStats:
     waited_s: float = 0.0  # in the shared rate limiter
     http_s: float = 0.0  # sending and waiting for answers
     malformed: int = 0  # listings skipped because a field was missing or outside what we can hold
+    malformed_valuations: int = 0  # aggregated-price entries and sales skipped for the same reason
+    by_family: dict[str, int] = field(default_factory=dict)  # requests per endpoint family

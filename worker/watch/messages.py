@@ -1,0 +1,59 @@
+"""What watch subscribers read: command answers and a sweep's grouped notification. Pure formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from common.texts import Catalogue, Language, translate
+from worker.arbitrage.engine import Opportunity
+from worker.arbitrage.messages import fitting_lines, percent, utf16_len
+
+TEXTS: Catalogue = {
+    "added": {
+        "ru": "👀 Подписка #{n}: {game}/{level}, прибыль от {min_profit}. Проверяю каждые {period} мин.",
+        "en": "👀 Subscription #{n}: {game}/{level}, profit from {min_profit}. Checking every {period} min.",
+    },
+    "updated": {
+        "ru": "👀 Подписка #{n} на {game}/{level} обновлена: прибыль от {min_profit}.",
+        "en": "👀 Subscription #{n} to {game}/{level} updated: profit from {min_profit}.",
+    },
+    "cap": {
+        "ru": "⚠️ Уже {count} подписок — это максимум. Удалите одну: /unwatch N (список: /watch).",
+        "en": "⚠️ You already have {count} subscriptions, the maximum. Remove one: /unwatch N (list: /watch).",
+    },
+    "list_header": {"ru": "👀 Ваши подписки:", "en": "👀 Your subscriptions:"},
+    "list_line": {
+        "ru": "{n}. {game}/{level}, прибыль от {min_profit}",
+        "en": "{n}. {game}/{level}, profit from {min_profit}",
+    },
+    "list_empty": {
+        "ru": "Подписок нет. Подписаться: /watch [игра] [уровень] [мин. прибыль %]",
+        "en": "No subscriptions. Subscribe: /watch [game] [level] [min profit %]",
+    },
+    "removed": {
+        "ru": "🗑 Подписка #{n} на {game}/{level} удалена.",
+        "en": "🗑 Subscription #{n} to {game}/{level} removed.",
+    },
+    "no_such": {
+        "ru": "⚠️ Подписки #{n} нет (у вас их {count}). Список: /watch",
+        "en": "⚠️ There is no subscription #{n} (you have {count}). List: /watch",
+    },
+    "notify_header": {
+        "ru": "🔔 <b>{game}/{level}</b>: новые возможности с прибылью от {min_profit} ({found})",
+        "en": "🔔 <b>{game}/{level}</b>: new opportunities with a profit from {min_profit} ({found})",
+    },
+}
+
+
+def text(lang: Language, key: str, **values: object) -> str:
+    return translate(TEXTS, key, lang, **values)
+
+
+def notification_text(
+    lang: Language, game: str, level: str, min_profit_bp: int, opportunities: Sequence[Opportunity], top_n: int = 10
+) -> str:
+    """One grouped message per subscriber and sweep, within Telegram's limit by construction."""
+    header = text(
+        lang, "notify_header", game=game, level=level, min_profit=percent(min_profit_bp), found=len(opportunities)
+    )
+    return "\n\n".join([header, "\n".join(fitting_lines(lang, opportunities, top_n, used=utf16_len(header)))])
