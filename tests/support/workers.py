@@ -128,3 +128,18 @@ def running_worker(app: Any, module: str, **options: Any) -> Iterator[WorkerProc
         yield worker
     finally:
         worker.stop()
+
+
+@contextmanager
+def running_process(
+    name: str, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path
+) -> Iterator[WorkerProcess]:
+    """Any Celery process (beat, ...) from the project root, output to ``log_path``; stopped however the block ends."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(list(argv), cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+    started = WorkerProcess(name=name, process=process, log_path=log_path)
+    try:
+        yield started
+    finally:
+        started.stop()
