@@ -170,3 +170,17 @@ def test_beat_now_reports_a_failed_run_and_refuses_an_unknown_entry(
     check_in_id = assert_one_run(closed_run(sentry_sandbox, WEEKLY), "error", "UTC")
     assert "Task FAILURE; the worker closes the check-in as error" in failed.stdout
     assert f"Sentry shows check-in {check_in_id} of monitor {WEEKLY}: error" in failed.stdout
+
+
+def test_reading_check_ins_without_the_scope_names_the_scope_and_an_unknown_monitor_has_none(
+    sentry_sandbox: SentrySandbox, crons_settings: Callable[[str], Settings]
+) -> None:
+    from worker.sentry_api import SentryAuthError, sentry_api_from_settings
+
+    with sentry_api_from_settings(crons_settings("UTC")) as api:
+        assert api.monitor_check_ins("no-such-monitor") == []
+        with pytest.raises(ValueError, match="a monitor slug is lowercase"):
+            api.monitor_check_ins("../issues")
+        sentry_sandbox.client.configure(tokens={sentry_sandbox.token: ["event:read"]})
+        with pytest.raises(SentryAuthError, match=r"read Crons check-ins .*alerts:read scope"):
+            api.monitor_check_ins(WEEKLY)
