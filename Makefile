@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos install services lint typecheck bench chat migrate lock clean
+.PHONY: run test chaos install services lint typecheck bench chat migrate lock clean beat-now
 
 # The locked versions (requirements/dev.txt), then the project itself without resolving anything again.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -48,6 +48,14 @@ bench: $(STAMP) services
 ## chat: talk to the bot running under `make run` as a Telegram user (ARGS='--chat-id ...' to change chat).
 chat: $(STAMP)
 	$(BIN)/python -m sandbox.chat $(ARGS)
+
+## beat-now: fire one beat entry now, as beat does, on the stack `make run` is running; wait for its check-in.
+ENTRY ?= sentry-cleanup-weekly-test-issues
+WAIT ?= 60
+STATE_DIR ?= var
+beat-now: $(STAMP)
+	@test -f $(STATE_DIR)/make-run.env || { echo "no $(STATE_DIR)/make-run.env: is \`make run\` running? (elsewhere: python scripts/beat_now.py --help)"; exit 2; }
+	@set -a && . $(STATE_DIR)/make-run.env && set +a && $(BIN)/python scripts/beat_now.py $(ENTRY) --wait $(WAIT)
 
 ## lock: re-resolve requirements/prod.txt (the image) and requirements/dev.txt (make run/test) from pyproject.toml.
 LOCK_FLAGS := --quiet --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host

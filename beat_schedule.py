@@ -1,6 +1,7 @@
 """The Celery beat schedule, as data only. `worker.app` turns it into Celery's schedule.
 
-Each entry: name -> {"task": dotted task name, "crontab": crontab fields (numbers or "*"; UTC),
+Each entry: name -> {"task": dotted task name, "crontab": crontab fields (numbers or "*", in CELERY_TIMEZONE,
+UTC unless set),
 "args"/"kwargs": plain JSON values, "options": {"queue": ...}}. The entry name is also the
 Sentry Crons monitor slug (sentry-sdk's Celery integration with monitor_beat_tasks=True).
 """
@@ -27,13 +28,13 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     # Sentry cleanup (issue 6, docs/sentry-cleanup.md): the operators' weekly and monthly routine.
     "sentry-cleanup-weekly-test-issues": {
         "task": "cleanup.run",
-        "crontab": {"minute": 0, "hour": 3, "day_of_week": 1},  # Monday 03:00 UTC
+        "crontab": {"minute": 0, "hour": 3, "day_of_week": 1},  # Monday 03:00 (CELERY_TIMEZONE, UTC by default)
         "kwargs": {"test_only": True, "execute": True, "trigger": "beat"},
         "options": {"queue": "maintenance"},
     },
     "sentry-cleanup-monthly-old-issues": {
         "task": "cleanup.run",
-        "crontab": {"minute": 0, "hour": 4, "day_of_month": 1},  # the 1st, 04:00 UTC
+        "crontab": {"minute": 0, "hour": 4, "day_of_month": 1},  # the 1st, 04:00 (CELERY_TIMEZONE)
         "kwargs": {"older_than_days": 30, "delete": True, "execute": True, "trigger": "beat"},
         "options": {"queue": "maintenance"},
     },

@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import platform
+import pstats
 import signal
 import statistics
 import sys
@@ -65,6 +67,9 @@ WORKER_START_TIMEOUT_S = 60.0
 MIN_DRAIN_RATE = 20.0  # tasks/s; below this something is broken, so give up rather than wait for ever
 POLL_INTERVAL_S = 0.002
 SENTRY_OVERHEAD_GOAL = 1.2  # ours / bare, per-task cost above Sentry off
+# Two run sizes: their difference in calls over their difference in tasks is the per-task count, without the
+# start-up and shutdown every run pays once.
+CALL_SIZES = (200, 1200)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Config:
     repeats: int
     redis_url: str
     key_prefix: str
+    calls: bool = False
 
 
 # --- arguments -----------------------------------------------------------------------------------------
@@ -104,6 +110,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"smoke-run sizes ({', '.join(f'{k}={v}' for k, v in QUICK.items())}); explicit options still win",
     )
     parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="instead of the timings: count the worker's Python function calls per task under cProfile, Sentry "
+        f"off/bare/ours, from runs of {CALL_SIZES[0]} and {CALL_SIZES[1]} tasks (independent of the machine's load)",
+    )
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL,
         help="Redis for the broker and results; every key gets a per-run prefix and is deleted at the end "
@@ -130,6 +142,7 @@ def parse_args(argv: list[str] | None) -> Config:
         **values,
         redis_url=args.redis_url,
         key_prefix=f"bench-celery-{os.getpid()}-{uuid.uuid4().hex[:6]}:",
+        calls=args.calls,
     )
 
 
@@ -551,7 +564,7 @@ class Throughput:
     env_file: str
 
 
-def measure_run(setup: Throughput, mode: str, round_number: int, index: int) -> Run:
+def measure_run(setup: Throughput, mode: str, round_number: int, index: int, profile: Path | None = None) -> Run:
     from bench.celery_tasks import NOOP_QUEUE
     from common.contract import QUEUES
 
@@ -571,6 +584,7 @@ def measure_run(setup: Throughput, mode: str, round_number: int, index: int) -> 
         name_prefix="bench",
         own_session=True,  # Ctrl-C reaches only this process, whose clean-up then stops the worker
         start_timeout_s=WORKER_START_TIMEOUT_S,
+        interpreter_args=() if profile is None else ("-m", "cProfile", "-o", str(profile)),
     ) as worker:
         drain = _drain(setup.client, config, setup.app, worker)
     # The worker has stopped (and flushed), so everything it sent has arrived.
@@ -595,6 +609,35 @@ def measure_throughput(setup: Throughput) -> list[Run]:
             print(f"  worker run {len(runs) + 1}/{total}: Sentry {mode}...", flush=True)
             runs.append(measure_run(setup, mode, repeat, len(runs)))
     return runs
+
+
+def measure_calls(setup: Throughput) -> dict[str, float]:
+    """Python function calls per task of each mode's worker (main thread, cProfile): load does not change them."""
+    per_task: dict[str, float] = {}
+    for mode in MODES:
+        totals: list[int] = []
+        for size in CALL_SIZES:
+            print(f"  profiled worker: Sentry {mode}, {size} tasks...", flush=True)
+            sized = dataclasses.replace(setup, config=dataclasses.replace(setup.config, tasks=size))
+            profile = setup.work_dir / f"calls-{len(per_task)}-{size}.prof"
+            measure_run(sized, mode, 0, len(per_task) * len(CALL_SIZES) + len(totals), profile=profile)
+            # A warm shutdown ends the worker normally, and cProfile writes the file then.
+            totals.append(pstats.Stats(str(profile)).total_calls)  # type: ignore[attr-defined]
+        per_task[mode] = (totals[1] - totals[0]) / (CALL_SIZES[1] - CALL_SIZES[0])
+    return per_task
+
+
+def print_calls_table(per_task: dict[str, float]) -> None:
+    off, bare, ours = (per_task[mode] for mode in MODES)
+    print(f"\nWorker function calls per no-op task (cProfile, main thread; runs of {CALL_SIZES} tasks, -P solo)")
+    rows = [["sentry", "calls/task", "above off", "x bare's"]]
+    for mode in MODES:
+        above = per_task[mode] - off
+        rows.append([mode, f"{per_task[mode]:.0f}", f"{above:+.0f}", _text(_ratio(above, bare - off))])
+    print_table(rows)
+    ratio = _ratio(ours - off, bare - off)
+    verdict = "n/a" if ratio is None else "met" if ratio <= SENTRY_OVERHEAD_GOAL else "NOT met"
+    print(f"ours / bare, calls per task above off: {_text(ratio)}; goal <= {SENTRY_OVERHEAD_GOAL}: {verdict}")
 
 
 # --- output --------------------------------------------------------------------------------------------
@@ -785,6 +828,13 @@ def run(config: Config) -> None:
 
         cleanup.callback(app.close)
         print_environment(config)
+
+        if config.calls:
+            print("Counting the worker's function calls per task...", flush=True)
+            with sentry_sandbox() as sandbox:
+                per_task = measure_calls(Throughput(config, app, noop, client, sandbox, work_dir, env_file))
+            print_calls_table(per_task)
+            return
 
         print("Measuring enqueue latency...", flush=True)
         latencies, refused = measure_enqueue(noop, app.settings, config.key_prefix, config.enqueue_calls)

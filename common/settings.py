@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+import zoneinfo
 from decimal import Decimal, InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -133,6 +135,15 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     flower_basic_auth: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Celery beat: the IANA time zone the crontab fields of beat_schedule.py are read in; Sentry Crons monitors
+    # carry the same zone, so Sentry expects each check-in at the time beat really sends the task.
+    celery_timezone: str = "UTC"
+
+    @field_validator("celery_timezone", mode="before")
+    @classmethod
+    def _check_timezone(cls, value: object) -> object:
+        return None if value is None else iana_zone(str(value))
 
     @field_validator("sentry_dsn", mode="before")
     @classmethod
@@ -445,6 +456,30 @@ def installation_uuid(value: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text):
         raise ValueError(f"must be a UUID such as 5f6a2e1c-7b3d-4c8e-9a10-2b4c6d8e0f12, got {value!r}")
     return text
+
+
+@functools.cache
+def _available_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def iana_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine has data for (``Europe/Moscow``, ``UTC``); else ValueError.
+
+    Offsets and abbreviations (``+03:00``, ``MSK``) are refused: they do not follow daylight saving, so beat
+    and Sentry would disagree twice a year.
+    """
+    text = name.strip()
+    expected = "an IANA time zone name such as UTC, Europe/Moscow or America/New_York"
+    zones = _available_zones()
+    if text in zones:
+        return text
+    if not zones:
+        raise ValueError(f"cannot check {text!r}: this machine has no time zone data (install tzdata)")
+    close = [zone for zone in zones if zone.lower() == text.lower()]
+    if close:
+        raise ValueError(f"must be {expected} (names are case-sensitive: did you mean {close[0]}?), got {text!r}")
+    raise ValueError(f"must be {expected} (not an offset or an abbreviation), got {text!r}")
 
 
 def _percent(value: object, expected: str) -> Decimal:

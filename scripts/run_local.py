@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -301,11 +302,16 @@ def run(args: argparse.Namespace) -> int:
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{bot_port}/healthz"), 60, "the bot", stack)
         wait_until(lambda: _workers_answer(effective, 2), 60, "the workers", stack)
         user = flower_auth.split(",")[0]
+        write_run_env(stack)
+        state = (
+            "" if stack.state_dir == DEFAULT_STATE_DIR.resolve() else f" STATE_DIR={shlex.quote(str(stack.state_dir))}"
+        )
         stack.notes += [
             f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user})",
             f"Bot webhook       http://127.0.0.1:{bot_port}/healthz",
             f"Workers           interactive ({interactive}, {args.concurrency} processes), maintenance (1)",
             f"Logs              {stack.logs}/{{{','.join(stack.children)}}}.log",
+            f"Crons now         make beat-now ENTRY=sentry-cleanup-weekly-test-issues{state}  (see its check-in)",
         ]
         print("\nRunning:\n  " + "\n  ".join(stack.notes) + "\n\nPress Ctrl-C to stop.", flush=True)
         return _supervise(stack)
@@ -320,6 +326,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         print("Stopping…", flush=True)
         stack.stop()
+
+
+RUN_ENV_FILE = "make-run.env"  # in the state directory; `make beat-now` reads it
+NOT_IN_RUN_ENV = frozenset({"FLOWER_BASIC_AUTH"})  # the one generated secret; no tool needs it
+
+
+def write_run_env(stack: Stack) -> Path:
+    """What the launcher set for its children (sandbox URLs and demo keys, the embedded Redis), as a shell file.
+
+    `make beat-now` sources it, so a tool run from another terminal talks to this stack the way its processes
+    do. It holds only values the launcher chose, never a credential from `.env`; removed when the stack stops.
+    """
+    path = stack.state_dir / RUN_ENV_FILE
+    lines = [f"{key}={shlex.quote(value)}" for key, value in sorted(stack.env.items()) if key not in NOT_IN_RUN_ENV]
+    # Created private (it holds the sandboxes' demo keys), before anything is written into it.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(
+            "# Written by `make run` for tools that talk to this stack; removed when it stops.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+    stack.stoppers.append(lambda: path.unlink(missing_ok=True))
+    return path
 
 
 def _http_ok(url: str) -> bool:

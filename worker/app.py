@@ -201,7 +201,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "result_expires": 24 * 60 * 60,
         "result_extended": True,
-        "timezone": "UTC",
+        # beat reads the crontab fields of beat_schedule.py in this zone, and sentry-sdk tells Sentry Crons the
+        # same zone in each monitor's config; message times (ETAs, expiry) stay UTC whatever it is.
+        "timezone": settings.celery_timezone,
         "enable_utc": True,
         "beat_schedule": schedule_from_data(beat_schedule.SCHEDULE),
         "beat_schedule_filename": "var/celerybeat-schedule",

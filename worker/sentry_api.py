@@ -44,6 +44,7 @@ _LINK_RE = re.compile(
 _ISSUE_ID_RE = re.compile(r"^[1-9]\d{0,19}$")
 _EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PROJECT_ID_RE = _ISSUE_ID_RE
+_MONITOR_SLUG_RE = re.compile(r"^[a-z0-9_-]{1,50}$")
 # Every 429 waits at least this long (plus jitter), whatever the headers say: `Retry-After: 0` or a reset
 # time in the past would otherwise retry at once, again and again, without ever filling the time budget.
 MIN_RATE_LIMIT_WAIT_S = 1.0
@@ -321,6 +322,24 @@ class SentryApi:
         body = _json(self._request("PUT", path, json=rule), path)
         return body if isinstance(body, dict) else {}
 
+    def monitor_check_ins(self, slug: str) -> list[dict[str, Any]]:
+        """A Crons monitor's latest check-ins, newest first (one page); an unknown monitor has none.
+
+        Needs alerts:read or project:read. Sentry shows a check-in id as a dashed UUID, the SDK sends it hex.
+        """
+        if not _MONITOR_SLUG_RE.match(slug):
+            raise ValueError(f"a monitor slug is lowercase letters, digits, '-' and '_', got {slug[:60]!r}")
+        path = f"/api/0/organizations/{self.organization}/monitors/{slug}/checkins/"
+        try:
+            body = _json(self._request("GET", path), path)
+        except SentryApiError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        if not isinstance(body, list):
+            raise SentryApiError(f"expected a JSON list of check-ins from {path}, got {type(body).__name__}")
+        return [item for item in body if isinstance(item, dict)]
+
     def resolve_issues(self, ids: Sequence[str]) -> None:
         """Set status=resolved on exactly these issues (one PUT per chunk of ids)."""
         self._bulk("PUT", ids, json={"status": "resolved"})
@@ -458,6 +477,8 @@ def _auth_error(method: str, path: str, response: httpx.Response) -> SentryAuthE
     what = _WHAT.get(method, f"call {method} {path}")
     if "/rules/" in path:
         scope, what = ("alerts:read", "list alert rules") if method == "GET" else ("alerts:write", "change alert rules")
+    elif "/monitors/" in path:
+        scope, what = "alerts:read", "read Crons check-ins (project:read also covers it)"
     elif path.startswith("/api/0/projects/") and not path.endswith("/issues/"):
         # Only a project slug needs this lookup; the issue endpoints themselves want event:* scopes.
         scope, what = "project:read", "look up the project id (or set SENTRY_PROJECT to the numeric id)"

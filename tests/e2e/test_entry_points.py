@@ -18,6 +18,7 @@ ENTRY_POINTS = [
     ["-m", "celery", "-A", "worker", "flower"],
     ["-m", "common.db.migrate", "upgrade"],
     [str(ROOT / "scripts" / "sentry_cleanup.py"), "--test-only"],
+    [str(ROOT / "scripts" / "beat_now.py"), "upkeep-every-minute"],
     ["-m", "scripts.run_local"],
 ]
 
@@ -25,7 +26,7 @@ ENTRY_POINTS = [
 @pytest.mark.parametrize("argv", ENTRY_POINTS, ids=lambda argv: " ".join(argv[-2:]))
 def test_a_bad_env_file_stops_every_entry_point_with_the_named_errors(tmp_path: Path, argv: list[str]) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("SENTRY_TRACES_SAMPLE_RATE=2\nLOG_LEVEL=LOUD\n")
+    env_file.write_text("SENTRY_TRACES_SAMPLE_RATE=2\nLOG_LEVEL=LOUD\nCELERY_TIMEZONE=+03:00\n")
     done = subprocess.run(
         [sys.executable, *argv],
         cwd=tmp_path,  # from another directory, as an operator may run it
@@ -37,4 +38,5 @@ def test_a_bad_env_file_stops_every_entry_point_with_the_named_errors(tmp_path: 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "SENTRY_TRACES_SAMPLE_RATE: must be a number from 0 to 1" in done.stderr
     assert "LOG_LEVEL:" in done.stderr
+    assert "CELERY_TIMEZONE: must be an IANA time zone name" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

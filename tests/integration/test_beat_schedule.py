@@ -83,3 +83,30 @@ def test_the_alert_digest_runs_every_30_minutes_on_the_alerts_queue() -> None:
     assert [when.strftime("%H:%M") for when, _ in scheduler.fired] == ["00:30", "01:00", "01:30"]
     entry = scheduler.fired[0][1]
     assert (entry.task, entry.options["queue"]) == ("alerts.digest", "alerts")
+
+
+def test_the_schedule_is_read_in_celery_timezone_and_crons_monitors_say_that_zone() -> None:
+    from sentry_sdk.integrations.celery.beat import _get_monitor_config
+
+    from tests.support.settings import make_settings
+    from worker.app import create_app
+
+    # Monday 03:00 in Kolkata (UTC+5:30) is Sunday 21:30 UTC; the 1st, 04:00 there is the 31st, 22:30 UTC.
+    kolkata = create_app(make_settings(celery_timezone="Asia/Kolkata"))
+    clock = FixedClock(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    scheduler = ClockedScheduler(kolkata, clock, names=CLEANUP_ENTRIES)
+    for _ in scheduler.run_until(datetime(2026, 4, 2, tzinfo=UTC), step=timedelta(minutes=5)):
+        pass
+    fired = [(when.strftime("%a %Y-%m-%d %H:%M"), entry.name) for when, entry in scheduler.fired][:3]
+    assert fired == [
+        ("Sun 2026-03-01 21:30", "sentry-cleanup-weekly-test-issues"),
+        ("Sun 2026-03-08 21:30", "sentry-cleanup-weekly-test-issues"),
+        ("Sun 2026-03-15 21:30", "sentry-cleanup-weekly-test-issues"),
+    ]
+    assert ("Tue 2026-03-31 22:30", "sentry-cleanup-monthly-old-issues") in [
+        (when.strftime("%a %Y-%m-%d %H:%M"), entry.name) for when, entry in scheduler.fired
+    ]
+    # What sentry-sdk's beat patch tells Sentry about the entry: the same crontab, in the same zone.
+    entry = scheduler.schedule["sentry-cleanup-weekly-test-issues"]
+    config = _get_monitor_config(entry.schedule, kolkata, entry.name)
+    assert config == {"schedule": {"type": "crontab", "value": "0 3 * * 1"}, "timezone": "Asia/Kolkata"}

@@ -1,16 +1,21 @@
-"""Drive celery beat's real Scheduler with a fixed, test-controlled clock (no waiting on wall time)."""
+"""celery beat in tests: its real Scheduler on a fixed clock (no waiting on wall time), and real beat processes."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import os
+import sys
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
 from celery import Celery
-from celery.beat import ScheduleEntry, Scheduler
+from celery.beat import PersistentScheduler, ScheduleEntry, Scheduler
 
 import beat_schedule
+from tests.support.workers import WorkerProcess, running_process
 from worker.app import schedule_from_data
 
 
@@ -67,3 +72,38 @@ class ClockedScheduler(Scheduler):  # type: ignore[misc]
                     pass
             yield
             self.clock.advance(step)
+
+
+CATCH_UP_VARIABLE = "TEST_BEAT_CATCH_UP"
+LONG_AGO = timedelta(days=400)  # before the previous run of any entry, monthly ones included
+
+
+class CatchUpScheduler(PersistentScheduler):  # type: ignore[misc]
+    """celery beat's default scheduler, for a real ``celery beat`` process in a test (``-S`` this class).
+
+    The entries named in ``TEST_BEAT_CATCH_UP`` (comma-separated) last ran long ago, so beat's first tick
+    sends each of them at once — what beat does after it was down when a run was due — and the others are
+    left out, so nothing else fires during the test. Everything from the tick on is stock beat and stock
+    sentry-sdk: ``Scheduler.apply_entry``, the in_progress check-in, the monitor headers.
+    """
+
+    def setup_schedule(self) -> None:
+        super().setup_schedule()
+        wanted = {name for name in os.environ.get(CATCH_UP_VARIABLE, "").split(",") if name}
+        entries = self.schedule
+        for name in list(entries):
+            if name in wanted:
+                entries[name].last_run_at = self.app.now() - LONG_AGO
+            else:
+                del entries[name]
+        self.sync()
+
+
+def running_beat(
+    module: str, *, env: Mapping[str, str], log_path: Path, catch_up: Sequence[str]
+) -> AbstractContextManager[WorkerProcess]:
+    """A real ``celery -A <module> beat`` process (own schedule file) sending ``catch_up`` at its first tick."""
+    schedule_file = log_path.with_suffix(".schedule")
+    argv = [sys.executable, "-m", "celery", "-A", module, "beat", "-l", "INFO", "-s", str(schedule_file)]
+    argv += ["-S", f"{__name__}:CatchUpScheduler"]
+    return running_process("beat", argv, env={**env, CATCH_UP_VARIABLE: ",".join(catch_up)}, log_path=log_path)

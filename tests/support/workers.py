@@ -65,9 +65,14 @@ def worker_argv(
     concurrency: int = 1,
     queues: Sequence[str] | None = None,
     loglevel: str = "INFO",
+    interpreter_args: Sequence[str] = (),
 ) -> list[str]:
-    """The command line: one node without mingle and gossip (nothing else to meet), logging as in compose."""
-    argv = [sys.executable, "-m", "celery", "-A", module, "worker", "-P", pool, "-c", str(concurrency), "-n", name]
+    """The command line: one node without mingle and gossip (nothing else to meet), logging as in compose.
+
+    ``interpreter_args`` go before ``-m celery`` (the benchmark runs a worker under ``-m cProfile -o FILE``).
+    """
+    argv = [sys.executable, *interpreter_args, "-m", "celery", "-A", module, "worker"]
+    argv += ["-P", pool, "-c", str(concurrency), "-n", name]
     argv += ["--without-mingle", "--without-gossip", "-l", loglevel]
     if queues:
         argv += ["-Q", ",".join(queues)]
@@ -87,6 +92,7 @@ def start_worker(
     loglevel: str = "INFO",
     own_session: bool = False,
     start_timeout_s: float = START_TIMEOUT_S,
+    interpreter_args: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start a worker and return once it answers ``app``'s ping; the caller stops it (or use :func:`running_worker`).
 
@@ -95,7 +101,15 @@ def start_worker(
     and the caller's clean-up stops it.
     """
     pattern = f"{name_prefix}-{uuid.uuid4().hex[:8]}@%h"
-    argv = worker_argv(module, pattern, pool=pool, concurrency=concurrency, queues=queues, loglevel=loglevel)
+    argv = worker_argv(
+        module,
+        pattern,
+        pool=pool,
+        concurrency=concurrency,
+        queues=queues,
+        loglevel=loglevel,
+        interpreter_args=interpreter_args,
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -128,3 +142,18 @@ def running_worker(app: Any, module: str, **options: Any) -> Iterator[WorkerProc
         yield worker
     finally:
         worker.stop()
+
+
+@contextmanager
+def running_process(
+    name: str, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path
+) -> Iterator[WorkerProcess]:
+    """Any Celery process (beat, ...) from the project root, output to ``log_path``; stopped however the block ends."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(list(argv), cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+    started = WorkerProcess(name=name, process=process, log_path=log_path)
+    try:
+        yield started
+    finally:
+        started.stop()

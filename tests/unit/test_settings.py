@@ -47,6 +47,10 @@ def from_environment(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]
         ("DATABASE_URL", "::nonsense::", "SQLAlchemy URL"),
         ("FLOWER_BASIC_AUTH", "admin", "user:password"),
         ("LOG_LEVEL", "LOUD", "'DEBUG'"),
+        ("CELERY_TIMEZONE", "+03:00", "IANA time zone name such as UTC, Europe/Moscow"),
+        ("CELERY_TIMEZONE", "MSK", "not an offset or an abbreviation"),
+        ("CELERY_TIMEZONE", "europe/moscow", "did you mean Europe/Moscow?"),
+        ("CELERY_TIMEZONE", "Mars/Olympus_Mons", "IANA time zone name"),
     ],
 )
 def test_invalid_value_names_the_variable_and_the_expected_form(
@@ -181,3 +185,12 @@ def test_env_file_names_the_one_file_to_read(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("ENV_FILE", str(tmp_path / "missing.env"))
     with pytest.raises(ConfigError, match="ENV_FILE: no such file"):
         load_settings()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Moscow", "Asia/Kolkata", "America/New_York"])
+def test_celery_timezone_takes_iana_names_and_defaults_to_utc(
+    monkeypatch: pytest.MonkeyPatch, from_environment: Callable[..., Settings], zone: str
+) -> None:
+    assert from_environment().celery_timezone == "UTC"
+    monkeypatch.setenv("CELERY_TIMEZONE", f" {zone} ")
+    assert from_environment().celery_timezone == zone
