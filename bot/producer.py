@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from common.contract import ROUTES, TaskCall, abandoned_key
 from common.observability.breadcrumbs import trail_header
 from common.settings import Settings
+from common.status import install_sent_at_stamp
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ class Producer:
         """``key_prefix``: Celery's global key prefix, when the workers use one (tests do)."""
         self._timeout_s = timeout_s
         self._redis = redis_client
+        self.key_prefix = key_prefix or ""
+        # Each message says when it left, so /status can tell how long the oldest one has waited.
+        install_sent_at_stamp()
         self._app = Celery("bot", set_as_current=False)
         self._app.conf.update(
             broker_url=settings.redis_url,

@@ -170,6 +170,28 @@ class UpkeepTask(TaskCall):
     QUEUE: ClassVar[str] = "default"
 
 
+@dataclass(frozen=True)
+class OpsStatusTask(TaskCall):
+    """/status: a worker pushes what only workers can see (workers, running tasks, recent runs) onto ``reply_to``."""
+
+    NAME: ClassVar[str] = "ops.status"
+    QUEUE: ClassVar[str] = "default"
+
+    reply_to: str
+
+    def __post_init__(self) -> None:
+        _check_type(self.NAME, "reply_to", self.reply_to, str)
+        if not self.reply_to.startswith(REPLY_KEY_PREFIX):
+            raise ContractError(f"{self.NAME}: reply_to must start with {REPLY_KEY_PREFIX!r}, got {self.reply_to!r}")
+
+
 # Every task the bot or beat sends, so routing is decided in one place.
-TASK_CALLS: tuple[type[TaskCall], ...] = (ScanTask, SentryStatusTask, SelfTestTask, CleanupTask, UpkeepTask)
+TASK_CALLS: tuple[type[TaskCall], ...] = (
+    ScanTask,
+    SentryStatusTask,
+    SelfTestTask,
+    CleanupTask,
+    UpkeepTask,
+    OpsStatusTask,
+)
 ROUTES: dict[str, str] = {call.NAME: call.QUEUE for call in TASK_CALLS}

@@ -34,6 +34,7 @@ from common.observability.breadcrumbs import TRAIL_HEADER, replay_trail
 from common.observability.sdk import init_sentry
 from common.retry import RetryPolicy
 from common.settings import Settings, load_settings_or_exit
+from common.status import install_sent_at_stamp
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ TASK_MODULES = (
     "worker.tasks.arbitrage",
     "worker.tasks.cleanup",
     "worker.tasks.upkeep",
+    "worker.tasks.status",
 )
 DEFAULT_SOFT_TIME_LIMIT_S = 240
 DEFAULT_TIME_LIMIT_S = 300
@@ -224,6 +226,8 @@ class WorkerApp(Celery):  # type: ignore[misc]
 
     def _configure(self, sender: Celery, **_: Any) -> None:
         self.config_from_object(celery_config(self.settings))
+        # Every message this process publishes (beat's, a retry, a chained task) says when it left, for /status.
+        install_sent_at_stamp()
 
     @property
     def resources(self) -> Resources:

@@ -38,6 +38,7 @@ from worker.cleanup.selection import gather
 from worker.selftest import events
 from worker.selftest.report import Delivery
 from worker.sentry_api import SentryApi, SentryApiError, SentryApiNotConfigured, SentryAuthError
+from worker.status import workers_view
 
 log = logging.getLogger(__name__)
 
@@ -427,18 +428,16 @@ def redis_check(settings: Settings, lang: Language) -> Check:
 
 
 def worker_checks(app: Celery, lang: Language, timeout_s: float = WORKER_TIMEOUT_S) -> list[Check]:
-    """Ping every worker, then ask each for its Sentry status and its queues (waiting only for those that answered)."""
-    pongs = app.control.ping(timeout=timeout_s) or []
-    names = sorted(name for reply in pongs for name in reply)
-    if not names:
-        skip = Check("queues", Verdict.SKIP, _t("skip.workers", lang))
-        return [worker_verdict({}, lang, timeout_s), skip]
-    replies = app.control.broadcast("sentry_status", reply=True, timeout=timeout_s, limit=len(names)) or []
+    """Ask every worker for its Sentry status and its queues (two broadcasts, each bounded by ``timeout_s``)."""
+    replies = app.control.broadcast("sentry_status", reply=True, timeout=timeout_s) or []
     statuses = {name: answer for reply in replies for name, answer in reply.items() if isinstance(answer, dict)}
-    # A worker that answered ping but not this command runs code without it: its Sentry status is unknown.
+    view = workers_view(app, timeout_s)
+    names = sorted({*statuses, *(worker["name"] for worker in view["workers"])})
+    if not names:
+        return [worker_verdict({}, lang, timeout_s), Check("queues", Verdict.SKIP, _t("skip.workers", lang))]
+    # A worker that answered one command but not the other: its Sentry status is unknown, so it is not "on".
     answers = {name: statuses.get(name, {"enabled": False}) for name in names}
-    active = app.control.inspect(timeout=timeout_s, limit=len(names)).active_queues() or {}
-    consumed = {str(queue.get("name")) for queues in active.values() for queue in queues or ()}
+    consumed = {str(queue) for worker in view["workers"] for queue in worker["queues"]}
     return [worker_verdict(answers, lang, timeout_s), queue_verdict(consumed, lang)]
 
 

@@ -11,11 +11,11 @@ from types import ModuleType
 
 from telegram.ext import Application
 
-from bot.handlers import arbitrage, basic, cleanup, selftest
+from bot.handlers import arbitrage, basic, cleanup, selftest, status
 from bot.handlers.errors import on_error
 from bot.texts import Language
 
-MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup)
+MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup, status)
 
 
 def command_descriptions(language: Language) -> dict[str, str]:
