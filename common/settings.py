@@ -347,6 +347,18 @@ class Settings(BaseSettings):
         # patterns in scrubbing.py still catch short passwords inside URLs and conninfo strings.
         return [v for v in values if len(v) >= 8]
 
+    # Operations (issue 14, docs/deploy.md)
+    # Which scheduler beat runs: Celery's own (exactly one beat process) or "redbeat" (celery-redbeat: the
+    # schedule and a lock in Redis, so any number of beat replicas run and one of them fires each entry).
+    beat_scheduler: Literal["celery", "redbeat"] = "celery"
+
+    @field_validator("beat_scheduler", mode="before")
+    @classmethod
+    def _check_beat_scheduler(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() not in ("celery", "redbeat"):
+            raise ValueError(f"must be celery (one beat process) or redbeat (several, Redis-locked), got {value!r}")
+        return value.strip().lower() if isinstance(value, str) else value
+
 
 def _percent(value: object, expected: str) -> Decimal:
     """A percentage with at most two decimals (whole basis points), 0 <= p < 100."""

@@ -157,6 +157,26 @@ def schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return schedule
 
 
+# BEAT_SCHEDULER=redbeat: the leader refreshes its Redis lock on every tick (at least every 5 s); a leader that
+# died without releasing it is replaced once the lock expires, so an entry is late by at most 30 s.
+REDBEAT_MAX_LOOP_INTERVAL_S = 5
+REDBEAT_LOCK_TIMEOUT_S = 30
+REDBEAT_KEY_PREFIX = "redbeat:"
+
+
+def scheduler_config(settings: Settings) -> dict[str, Any]:
+    """Beat's scheduler: Celery's file-backed one, or celery-redbeat's Redis-locked one (BEAT_SCHEDULER)."""
+    if settings.beat_scheduler != "redbeat":
+        return {"beat_schedule_filename": "var/celerybeat-schedule"}
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
+        "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_S,
+        "beat_max_loop_interval": REDBEAT_MAX_LOOP_INTERVAL_S,
+    }
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The project's Celery conventions (DESIGN.md §4) for ``settings``."""
     return {
@@ -195,7 +215,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
         "beat_schedule": schedule_from_data(beat_schedule.SCHEDULE),
-        "beat_schedule_filename": "var/celerybeat-schedule",
+        **scheduler_config(settings),
         "worker_hijack_root_logger": False,
         "imports": TASK_MODULES,
     }

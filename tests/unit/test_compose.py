@@ -59,3 +59,42 @@ def test_exactly_one_beat_and_flower_behind_basic_auth(compose: dict[str, Any]) 
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
     assert services["worker"]["command"][:4] == ["celery", "-A", "worker", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "worker", "beat"]
+
+
+LONG_RUNNING = ("redis", "postgres", "worker", "beat", "bot", "flower")
+
+
+def test_every_long_running_service_has_a_healthcheck_and_restarts_by_itself(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in LONG_RUNNING:
+        assert services[name]["healthcheck"]["test"], name
+        assert services[name]["restart"] == "unless-stopped", name
+    # The one-shot job runs once per `up`; its "health" is exiting 0, which its dependents wait for.
+    assert services["migrate"]["restart"] == "no"
+    worker = services["worker"]
+    # The replica pings its own node: a healthy sibling must not make a stuck replica look healthy.
+    assert "--hostname=celery@%h" in worker["command"]
+    assert "-d celery@$$HOSTNAME" in worker["healthcheck"]["test"][1]
+    assert "/healthz" in services["bot"]["healthcheck"]["test"][-1]
+    assert "/healthcheck" in services["flower"]["healthcheck"]["test"][-1]
+    assert services["beat"]["healthcheck"]["test"][1:] == ["python", "-m", "worker", "healthcheck", "beat"]
+    assert services["flower"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_flower_runs_with_the_flags_of_make_run(compose: dict[str, Any]) -> None:
+    from scripts.run_local import flower_argv
+
+    flower = compose["services"]["flower"]
+    expected = flower_argv(["celery", "-A", "worker"], Path("/app/var/flower"), 5555, address="0.0.0.0")
+    assert flower["command"] == expected
+    assert "flower-data:/app/var/flower" in flower["volumes"]
+    # Loopback only: basic auth over plain HTTP, and /metrics and /healthcheck need no password.
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_the_image_runs_as_a_non_root_user() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in ("root", "0")
+    assert "useradd --system --uid 10001" in "\n".join(lines)
