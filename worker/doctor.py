@@ -533,33 +533,21 @@ def sentry_checks(
 ) -> list[Check]:
     """The items that need Sentry's Web API: reachable, the test event, alert rules, test issues, Crons."""
     alert_rules = Check("alert_rules", Verdict.SKIP, _t("alert_rules.skip", lang))
+
+    def unavailable(exc: BaseException) -> list[Check]:
+        fail = _check("sentry_api", Verdict.FAIL, lang, "sentry_api.fail", "sentry_api.fix", error=_api_error_text(exc))
+        skipped = [Check(key, Verdict.SKIP, _t("skip.api", lang)) for key in ("test_event", "test_issues", "crons")]
+        return [fail, skipped[0], alert_rules, *skipped[1:]]
+
     try:
         api = api_factory()
     except (SentryApiNotConfigured, ValueError) as exc:
-        fail = _check("sentry_api", Verdict.FAIL, lang, "sentry_api.fail", "sentry_api.fix", error=_api_error_text(exc))
-        skip = _t("skip.api", lang)
-        return [
-            fail,
-            Check("test_event", Verdict.SKIP, skip),
-            alert_rules,
-            Check("test_issues", Verdict.SKIP, skip),
-            Check("crons", Verdict.SKIP, skip),
-        ]
+        return unavailable(exc)
     with api:
         try:
             api.project_id()
         except SentryApiError as exc:
-            fail = _check(
-                "sentry_api", Verdict.FAIL, lang, "sentry_api.fail", "sentry_api.fix", error=_api_error_text(exc)
-            )
-            skip = _t("skip.api", lang)
-            return [
-                fail,
-                Check("test_event", Verdict.SKIP, skip),
-                alert_rules,
-                Check("test_issues", Verdict.SKIP, skip),
-                Check("crons", Verdict.SKIP, skip),
-            ]
+            return unavailable(exc)
         checks = [
             _check(
                 "sentry_api",
