@@ -73,7 +73,11 @@ def beat_healthy(schedule: Path) -> tuple[bool, str]:
     if settings.beat_scheduler == "redbeat":
         import redis
 
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+        from common.redis_client import sync_client
+
+        client = sync_client(
+            settings.redis_url, settings.redis_sentinel_master, socket_timeout=3, socket_connect_timeout=3
+        )
         try:
             client.ping()
         except (redis.RedisError, OSError) as exc:

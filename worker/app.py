@@ -32,6 +32,7 @@ from common.contract import INTERACTIVE_QUEUES, MAINTENANCE_QUEUES, QUEUES, ROUT
 from common.logs import configure_logging
 from common.observability.breadcrumbs import TRAIL_HEADER, replay_trail
 from common.observability.sdk import init_sentry
+from common.redis_client import is_sentinel, parse_sentinel_url, transport_options
 from common.retry import RetryPolicy
 from common.settings import Settings, load_settings_or_exit
 from common.status import install_sent_at_stamp
@@ -168,17 +169,30 @@ def scheduler_config(settings: Settings) -> dict[str, Any]:
     """Beat's scheduler: Celery's file-backed one, or celery-redbeat's Redis-locked one (BEAT_SCHEDULER)."""
     if settings.beat_scheduler != "redbeat":
         return {"beat_schedule_filename": "var/celerybeat-schedule"}
-    return {
+    config: dict[str, Any] = {
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": settings.redis_url,
         "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_S,
         "beat_max_loop_interval": REDBEAT_MAX_LOOP_INTERVAL_S,
     }
+    if is_sentinel(settings.redis_url):
+        # RedBeat's own spelling of a Sentinel set: a redis-sentinel:// URL and the addresses as options.
+        parsed = parse_sentinel_url(settings.redis_url)
+        config["redbeat_redis_url"] = "redis-sentinel://"
+        config["redbeat_redis_options"] = {
+            "sentinels": parsed.sentinels,
+            "service_name": settings.redis_sentinel_master,
+            "password": parsed.password,
+            "db": parsed.db,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+        }
+    return config
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The project's Celery conventions (DESIGN.md §4) for ``settings``."""
+    sentinel = transport_options(settings.redis_url, settings.redis_sentinel_master)
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
@@ -187,8 +201,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "visibility_timeout": VISIBILITY_TIMEOUT_S,
             "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
             "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+            # REDIS_URL=sentinel://...: kombu's Sentinel transport asks for the master of this group.
+            **sentinel,
         },
-        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S, **sentinel},
         "redis_socket_timeout": BROKER_SOCKET_TIMEOUT_S,
         "redis_socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
         # JSON only: no pickle from a shared broker.

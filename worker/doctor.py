@@ -31,6 +31,7 @@ from common.observability.checklist import (
     production_checklist,
 )
 from common.observability.scrubbing import Scrubber
+from common.redis_client import sync_client
 from common.settings import Settings
 from common.texts import Catalogue, Language, translate
 from worker.cleanup.policy import Criteria
@@ -415,8 +416,11 @@ def redis_check(settings: Settings, lang: Language) -> Check:
     from urllib.parse import urlsplit
 
     host = f"{urlsplit(settings.redis_url).hostname}:{urlsplit(settings.redis_url).port or 6379}"
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    client = sync_client(
+        settings.redis_url,
+        settings.redis_sentinel_master,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
     )
     try:
         client.ping()
