@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-RUN groupadd --system app && useradd --system --gid app --home /app app
+# A fixed non-root uid, so volumes and a host's file permissions can name it.
+RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --home /app app
 
 COPY requirements/prod.txt requirements/prod.txt
 RUN pip install -r requirements/prod.txt
@@ -19,7 +20,8 @@ COPY common ./common
 COPY worker ./worker
 COPY bot ./bot
 COPY scripts ./scripts
-RUN pip install --no-deps . && mkdir -p /app/var && chown -R app:app /app/var
+# /app/var/flower exists in the image so a fresh named volume mounted there starts owned by `app`.
+RUN pip install --no-deps . && mkdir -p /app/var/flower && chown -R app:app /app/var
 
 USER app
 # Each compose service sets its own command; this default runs the bot.

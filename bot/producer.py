@@ -36,7 +36,9 @@ from redis.exceptions import RedisError
 
 from common.contract import ROUTES, TaskCall, abandoned_key
 from common.observability.breadcrumbs import trail_header
+from common.redis_client import is_sentinel, transport_options
 from common.settings import Settings
+from common.status import install_sent_at_stamp
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,14 @@ class DeadlineTransport(kombu_redis.Transport):
     Channel = DeadlineChannel
 
 
+class DeadlineSentinelChannel(DeadlineChannel, kombu_redis.SentinelChannel):
+    """The same for REDIS_URL=sentinel://...: the push goes to the master the Sentinels name."""
+
+
+class DeadlineSentinelTransport(kombu_redis.SentinelTransport):
+    Channel = DeadlineSentinelChannel
+
+
 _BROKER_ERRORS = (TimeoutError, OperationalError, KombuError, RedisError, OSError)
 
 
@@ -127,11 +137,16 @@ class Producer:
         """``key_prefix``: Celery's global key prefix, when the workers use one (tests do)."""
         self._timeout_s = timeout_s
         self._redis = redis_client
+        self.key_prefix = key_prefix or ""
+        # Each message says when it left, so /status can tell how long the oldest one has waited.
+        install_sent_at_stamp()
+        transport = "DeadlineSentinelTransport" if is_sentinel(settings.redis_url) else "DeadlineTransport"
         self._app = Celery("bot", set_as_current=False)
         self._app.conf.update(
             broker_url=settings.redis_url,
-            broker_transport=f"{__name__}:DeadlineTransport",
+            broker_transport=f"{__name__}:{transport}",
             broker_transport_options={
+                **transport_options(settings.redis_url, settings.redis_sentinel_master),
                 "socket_timeout": SOCKET_TIMEOUT_S,
                 "socket_connect_timeout": SOCKET_TIMEOUT_S,
                 # kombu would otherwise retry a refused connection inside the publish for seconds.

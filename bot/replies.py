@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 
-from common.contract import REPLY_KEY_PREFIX
+from common.contract import REPLY_KEY_PREFIX, TaskCall
+
+if TYPE_CHECKING:
+    from bot.producer import Producer
 
 
 class NoAnswer(Exception):
@@ -33,3 +38,16 @@ async def wait_for_reply(client: redis.asyncio.Redis, reply_to: str, timeout_s: 
     if popped is None:
         raise NoAnswer(reply_to, timeout_s)
     return json.loads(popped[1])
+
+
+async def ask_workers(
+    producer: Producer, client: redis.asyncio.Redis, make_call: Callable[[str], TaskCall], timeout_s: float
+) -> Any:
+    """Send the task ``make_call(reply_to)`` (dropped unrun after ``timeout_s``) and wait for its answer.
+
+    QueueUnavailable if it could not be queued, NoAnswer if no worker answered in time.
+    """
+    reply_to = new_reply_key()
+    await producer.send(make_call(reply_to), expires_s=timeout_s)
+    # The wait itself is bounded on the server (BLPOP timeout); wait_for also bounds a hung connection.
+    return await asyncio.wait_for(wait_for_reply(client, reply_to, timeout_s), timeout_s + 1.0)

@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.producer import Producer
 from bot.texts import Language
+from common.redis_client import async_client
 from common.settings import Settings
 
 RUNTIME_KEY = "runtime"
@@ -27,8 +28,9 @@ class BotRuntime:
 
     @classmethod
     def create(cls, settings: Settings, key_prefix: str | None = None) -> BotRuntime:
-        client = redis.asyncio.Redis.from_url(
+        client = async_client(
             settings.redis_url,
+            settings.redis_sentinel_master,
             socket_timeout=REDIS_SOCKET_TIMEOUT_S,
             socket_connect_timeout=1.0,
             health_check_interval=30,

@@ -55,6 +55,13 @@ def _check_type(task: str, name: str, value: object, expected: type | tuple[type
         raise ContractError(f"{task}: {name} must be {wanted}, got {value!r}")
 
 
+def _check_reply_to(task: str, reply_to: object) -> None:
+    _check_type(task, "reply_to", reply_to, str)
+    assert isinstance(reply_to, str)
+    if not reply_to.startswith(REPLY_KEY_PREFIX):
+        raise ContractError(f"{task}: reply_to must start with {REPLY_KEY_PREFIX!r}, got {reply_to!r}")
+
+
 @dataclass(frozen=True)
 class TaskCall:
     """One task invocation as plain JSON values: ``NAME`` on ``QUEUE`` with :meth:`kwargs`."""
@@ -118,9 +125,7 @@ class SentryStatusTask(TaskCall):
     reply_to: str
 
     def __post_init__(self) -> None:
-        _check_type(self.NAME, "reply_to", self.reply_to, str)
-        if not self.reply_to.startswith(REPLY_KEY_PREFIX):
-            raise ContractError(f"{self.NAME}: reply_to must start with {REPLY_KEY_PREFIX!r}, got {self.reply_to!r}")
+        _check_reply_to(self.NAME, self.reply_to)
 
 
 @dataclass(frozen=True)
@@ -359,6 +364,19 @@ class WatchBandTask(TaskCall):
         _check_type(self.NAME, "period", self.period, int)
 
 
+@dataclass(frozen=True)
+class OpsStatusTask(TaskCall):
+    """/status: a worker pushes what only workers can see (workers, running tasks, recent runs) onto ``reply_to``."""
+
+    NAME: ClassVar[str] = "ops.status"
+    QUEUE: ClassVar[str] = "default"
+
+    reply_to: str
+
+    def __post_init__(self) -> None:
+        _check_reply_to(self.NAME, self.reply_to)
+
+
 # Every task the bot or beat sends, so routing is decided in one place.
 TASK_CALLS: tuple[type[TaskCall], ...] = (
     ScanTask,
@@ -372,5 +390,6 @@ TASK_CALLS: tuple[type[TaskCall], ...] = (
     WatchCommandTask,
     WatchSweepTask,
     WatchBandTask,
+    OpsStatusTask,
 )
 ROUTES: dict[str, str] = {call.NAME: call.QUEUE for call in TASK_CALLS}

@@ -40,7 +40,7 @@ SANDBOX_CREDENTIALS = {
 
 _TELEGRAM_TOKEN_RE = re.compile(r"^\d{5,12}:[A-Za-z0-9_-]{30,}$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
-_REDIS_SCHEMES = {"redis", "rediss", "redis+socket", "unix"}
+_REDIS_SCHEMES = {"redis", "rediss", "redis+socket", "unix", "sentinel"}
 _DATABASE_DRIVERS = {"sqlite", "postgresql"}
 
 
@@ -227,7 +227,12 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in _REDIS_SCHEMES:
             raise ValueError(
                 "must be a Redis URL: redis://[:password@]host:port/db, rediss://... or redis+socket:///path/to/redis.sock"
+                ", or Sentinels: sentinel://host:26379/0;sentinel://host2:26379/0 (with REDIS_SENTINEL_MASTER)"
             )
+        if urlsplit(value).scheme == "sentinel":
+            from common.redis_client import parse_sentinel_url
+
+            parse_sentinel_url(value)  # ValueError names the part that is wrong
         return value
 
     @field_validator("database_url")
@@ -448,6 +453,29 @@ class Settings(BaseSettings):
             sales_count=self.arbitrage_sales_count.get(level, default.sales_count),
             window_days=self.arbitrage_sales_window_days.get(level, default.window_days),
         )
+
+    # Operations (issue 14, docs/deploy.md)
+    # Which scheduler beat runs: Celery's own (exactly one beat process) or "redbeat" (celery-redbeat: the
+    # schedule and a lock in Redis, so any number of beat replicas run and one of them fires each entry).
+    beat_scheduler: Literal["celery", "redbeat"] = "celery"
+
+    # With REDIS_URL=sentinel://...: the name of the master group the Sentinels watch (`sentinel monitor NAME`).
+    redis_sentinel_master: str | None = None
+
+    @model_validator(mode="after")
+    def _sentinel_needs_a_master(self) -> Settings:
+        if urlsplit(self.redis_url).scheme == "sentinel" and not self.redis_sentinel_master:
+            raise ValueError(
+                "REDIS_SENTINEL_MASTER: REDIS_URL names Redis Sentinels; set the master group's name, e.g. mymaster"
+            )
+        return self
+
+    @field_validator("beat_scheduler", mode="before")
+    @classmethod
+    def _check_beat_scheduler(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() not in ("celery", "redbeat"):
+            raise ValueError(f"must be celery (one beat process) or redbeat (several, Redis-locked), got {value!r}")
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 def installation_uuid(value: str) -> str:

@@ -252,6 +252,45 @@ def spawn(stack: Stack, name: str, argv: list[str]) -> None:
     log.close()
 
 
+# Flower keeps this many tasks in memory (and in its db); older ones are forgotten first.
+FLOWER_MAX_TASKS = 10_000
+# How often Flower writes its state to its db (ms), besides at shutdown: a crash loses at most this much.
+FLOWER_STATE_SAVE_INTERVAL_MS = 60_000
+FLOWER_AUTH_FILE = "flower-auth"
+
+
+def flower_argv(celery: list[str], state_dir: Path, port: int, address: str = "127.0.0.1") -> list[str]:
+    """Flower as operators rely on it (docker-compose.yml runs the same flags): bounded, persistent, evented.
+
+    Basic auth comes from FLOWER_BASIC_AUTH in its environment (Flower reads FLOWER_* variables itself), so
+    the password is never on a command line that `ps` shows.
+    """
+    return [
+        *celery,
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
+        f"--max_tasks={FLOWER_MAX_TASKS}",
+        "--persistent=True",
+        f"--db={state_dir / 'flower.db'}",
+        f"--state_save_interval={FLOWER_STATE_SAVE_INTERVAL_MS}",
+        "--enable_events=True",
+    ]
+
+
+def local_flower_auth(state_dir: Path) -> str:
+    """The `make run` Flower login: generated once into the state directory (0600) and reused after."""
+    path = state_dir / FLOWER_AUTH_FILE
+    if path.is_file():
+        existing = path.read_text().strip()
+        if ":" in existing:
+            return existing
+    auth = f"admin:{secrets.token_urlsafe(12)}"
+    path.touch(mode=0o600)
+    path.write_text(auth + "\n")
+    return auth
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
@@ -282,9 +321,11 @@ def run(args: argparse.Namespace) -> int:
             stack.notes.append(f"Sentry            events to {parts.hostname}, project {project} (SENTRY_DSN)")
 
         flower_auth = effective.flower_basic_auth.get_secret_value() if effective.flower_basic_auth else None
+        auth_source = "FLOWER_BASIC_AUTH"
         if flower_auth is None:
-            flower_auth = f"admin:{secrets.token_urlsafe(12)}"
+            flower_auth = local_flower_auth(stack.state_dir)
             stack.env["FLOWER_BASIC_AUTH"] = flower_auth
+            auth_source = str(stack.state_dir / FLOWER_AUTH_FILE)
         flower_port = pick_port("flower")
 
         python = sys.executable
@@ -297,17 +338,18 @@ def run(args: argparse.Namespace) -> int:
         spawn(stack, "maintenance", [*worker, "-c", "1", "-n", "maintenance@%h", "-Q", maintenance])
         spawn(stack, "beat", [*celery, "beat", "-l", "INFO", "-s", str(stack.state_dir / "celerybeat-schedule")])
         spawn(stack, "bot", [python, "-m", "bot"])
-        spawn(stack, "flower", [*celery, "flower", "--address=127.0.0.1", f"--port={flower_port}"])
+        spawn(stack, "flower", flower_argv(celery, stack.state_dir, flower_port))
 
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{bot_port}/healthz"), 60, "the bot", stack)
         wait_until(lambda: _workers_answer(effective, 2), 60, "the workers", stack)
-        user = flower_auth.split(",")[0]
+        user = flower_auth.split(",")[0].split(":", 1)[0]
         write_run_env(stack)
         state = (
             "" if stack.state_dir == DEFAULT_STATE_DIR.resolve() else f" STATE_DIR={shlex.quote(str(stack.state_dir))}"
         )
         stack.notes += [
-            f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user})",
+            f"Flower            http://127.0.0.1:{flower_port}  (basic auth {user}, password in {auth_source}; "
+            f"/metrics for Prometheus)",
             f"Bot webhook       http://127.0.0.1:{bot_port}/healthz",
             f"Workers           interactive ({interactive}, {args.concurrency} processes), maintenance (1)",
             f"Logs              {stack.logs}/{{{','.join(stack.children)}}}.log",

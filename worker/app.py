@@ -32,8 +32,10 @@ from common.contract import INTERACTIVE_QUEUES, MAINTENANCE_QUEUES, QUEUES, ROUT
 from common.logs import configure_logging
 from common.observability.breadcrumbs import TRAIL_HEADER, replay_trail
 from common.observability.sdk import init_sentry
+from common.redis_client import is_sentinel, parse_sentinel_url, transport_options
 from common.retry import RetryPolicy
 from common.settings import Settings, load_settings_or_exit
+from common.status import install_sent_at_stamp
 from worker.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ TASK_MODULES = (
     "worker.tasks.upkeep",
     "worker.tasks.alerts",
     "worker.tasks.watch",
+    "worker.tasks.status",
 )
 DEFAULT_SOFT_TIME_LIMIT_S = 240
 DEFAULT_TIME_LIMIT_S = 300
@@ -166,8 +169,41 @@ def schedule_from_data(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str
     return schedule
 
 
+# BEAT_SCHEDULER=redbeat: the leader refreshes its Redis lock on every tick (at least every 5 s); a leader that
+# died without releasing it is replaced once the lock expires, so an entry is late by at most 30 s.
+REDBEAT_MAX_LOOP_INTERVAL_S = 5
+REDBEAT_LOCK_TIMEOUT_S = 30
+REDBEAT_KEY_PREFIX = "redbeat:"
+
+
+def scheduler_config(settings: Settings) -> dict[str, Any]:
+    """Beat's scheduler: Celery's file-backed one, or celery-redbeat's Redis-locked one (BEAT_SCHEDULER)."""
+    if settings.beat_scheduler != "redbeat":
+        return {"beat_schedule_filename": "var/celerybeat-schedule"}
+    config: dict[str, Any] = {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
+        "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT_S,
+        "beat_max_loop_interval": REDBEAT_MAX_LOOP_INTERVAL_S,
+    }
+    if is_sentinel(settings.redis_url):
+        # RedBeat's own spelling of a Sentinel set: a redis-sentinel:// URL and the addresses as options.
+        parsed = parse_sentinel_url(settings.redis_url)
+        config["redbeat_redis_url"] = "redis-sentinel://"
+        config["redbeat_redis_options"] = {
+            "sentinels": parsed.sentinels,
+            "service_name": settings.redis_sentinel_master,
+            "password": parsed.password,
+            "db": parsed.db,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+        }
+    return config
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The project's Celery conventions (DESIGN.md §4) for ``settings``."""
+    sentinel = transport_options(settings.redis_url, settings.redis_sentinel_master)
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
@@ -176,8 +212,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "visibility_timeout": VISIBILITY_TIMEOUT_S,
             "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
             "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
+            # REDIS_URL=sentinel://...: kombu's Sentinel transport asks for the master of this group.
+            **sentinel,
         },
-        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S, **sentinel},
         "redis_socket_timeout": BROKER_SOCKET_TIMEOUT_S,
         "redis_socket_connect_timeout": BROKER_SOCKET_TIMEOUT_S,
         # JSON only: no pickle from a shared broker.
@@ -206,7 +244,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": settings.celery_timezone,
         "enable_utc": True,
         "beat_schedule": schedule_from_data(beat_schedule.SCHEDULE),
-        "beat_schedule_filename": "var/celerybeat-schedule",
+        **scheduler_config(settings),
         "worker_hijack_root_logger": False,
         "imports": TASK_MODULES,
     }
@@ -237,6 +275,8 @@ class WorkerApp(Celery):  # type: ignore[misc]
 
     def _configure(self, sender: Celery, **_: Any) -> None:
         self.config_from_object(celery_config(self.settings))
+        # Every message this process publishes (beat's, a retry, a chained task) says when it left, for /status.
+        install_sent_at_stamp()
 
     @property
     def resources(self) -> Resources:

@@ -13,9 +13,8 @@ import logging
 import threading
 from typing import TypeVar
 
-import redis
-
 from common.db.database import Database
+from common.redis_client import sync_client
 from common.settings import Settings
 from worker.dmarket.client import LAST_SALES, MARKET_ITEMS, OTHER, Budgets, DMarketClient
 from worker.dmarket.errors import DMarketNotConfigured
@@ -61,8 +60,10 @@ class Resources:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = redis.Redis.from_url(
+        # One Redis, or the Sentinel group's current master (followed through a failover).
+        self.redis = sync_client(
             settings.redis_url,
+            settings.redis_sentinel_master,
             socket_timeout=REDIS_SOCKET_TIMEOUT_S,
             socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
             health_check_interval=30,

@@ -281,16 +281,31 @@ class SentryApi:
         Ingestion is asynchronous, so a False now may be True in a second; callers poll within a deadline.
         Needs project:read.
         """
+        return self.event(event_id) is not None
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        """The project's stored event (``groupID``, ``entries`` with its breadcrumbs, ...); None while absent."""
         if not _EVENT_ID_RE.match(event_id):
             raise ValueError(f"an event id is 32 lowercase hex digits, got {event_id[:40]!r}")
         path = f"/api/0/projects/{self.organization}/{self.project}/events/{event_id}/"
+        return self._get_or_none(path)
+
+    def monitor(self, slug: str) -> dict[str, Any] | None:
+        """The organization's Crons monitor ``slug`` (with its environments' last check-ins); None if unknown."""
+        if not re.fullmatch(r"[a-z0-9_-]{1,50}", slug):
+            raise ValueError(f"a monitor slug is 1-50 lowercase letters, digits, '-' or '_', got {slug[:60]!r}")
+        return self._get_or_none(f"/api/0/organizations/{self.organization}/monitors/{slug}/")
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
         try:
-            self._request("GET", path)
+            body = _json(self._request("GET", path), path)
         except SentryApiError as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        return True
+        if not isinstance(body, dict):
+            raise SentryApiError(f"expected a JSON object from {path}, got {type(body).__name__}")
+        return body
 
     def update_issue(self, issue_id: str, changes: dict[str, Any]) -> Issue:
         """PUT ``changes`` on exactly one issue through its own endpoint (no bulk, no search can be hit)."""

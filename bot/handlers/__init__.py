@@ -11,11 +11,11 @@ from types import ModuleType
 
 from telegram.ext import Application
 
-from bot.handlers import alerts, arbitrage, basic, cleanup, selftest, watch
+from bot.handlers import alerts, arbitrage, basic, cleanup, selftest, status, watch
 from bot.handlers.errors import on_error
 from bot.texts import Language
 
-MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup, alerts, watch)
+MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup, status, alerts, watch)
 
 
 def command_descriptions(language: Language) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from redis.exceptions import RedisError
@@ -21,7 +20,7 @@ from bot.observed import (
 )
 from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
-from bot.replies import NoAnswer, new_reply_key, wait_for_reply
+from bot.replies import NoAnswer, ask_workers
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.selftest_view import WorkerAnswer, WorkerSilent, WorkerView, render_details, render_public
 from bot.texts import Catalogue, text, translate
@@ -86,11 +85,8 @@ def _user_id(update: Update) -> int | None:
 async def ask_worker(runtime: BotRuntime, timeout_s: float | None = None) -> WorkerView:
     """One worker's status via the `sentry` queue, or why there is none."""
     timeout_s = WORKER_STATUS_TIMEOUT_S if timeout_s is None else timeout_s
-    reply_to = new_reply_key()
     try:
-        await runtime.producer.send(SentryStatusTask(reply_to), expires_s=timeout_s)
-        # The wait itself is bounded on the server (BLPOP timeout); wait_for also bounds a hung connection.
-        answer = await asyncio.wait_for(wait_for_reply(runtime.redis, reply_to, timeout_s), timeout_s + 1.0)
+        answer = await ask_workers(runtime.producer, runtime.redis, SentryStatusTask, timeout_s)
     except QueueUnavailable as exc:
         return WorkerSilent("queue_unavailable", event_id=exc.event_id)
     except NoAnswer:

@@ -26,15 +26,31 @@ def test_compose_file_is_valid_against_the_compose_specification(compose: dict[s
 
 
 def test_every_service_is_there(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"redis", "postgres", "migrate", "worker", "beat", "bot", "flower"}
+    assert set(compose["services"]) == {
+        "redis", "postgres", "migrate", "worker", "worker-maintenance", "beat", "bot", "flower"
+    }  # fmt: skip
+
+
+def test_interactive_work_and_maintenance_run_in_pools_of_their_own(compose: dict[str, Any]) -> None:
+    """A hung Sentry Web API held both worker processes and an /arbitrage sat at "queued" behind it; and each
+    pool family has its own visibility timeout, which only holds when no worker mixes the families."""
+    from common.contract import INTERACTIVE_QUEUES, MAINTENANCE_QUEUES, QUEUES
+
+    def queues(name: str) -> set[str]:
+        [flag] = [part for part in compose["services"][name]["command"] if part.startswith("--queues=")]
+        return set(flag.removeprefix("--queues=").split(","))
+
+    assert queues("worker") == set(INTERACTIVE_QUEUES)
+    assert queues("worker-maintenance") == set(MAINTENANCE_QUEUES)
+    assert queues("worker") | queues("worker-maintenance") == set(QUEUES)
 
 
 def test_stateful_services_have_healthchecks_and_dependents_wait_for_them(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("redis", "postgres", "worker", "bot"):
+    for name in ("redis", "postgres", "worker", "worker-maintenance", "bot"):
         assert "healthcheck" in services[name], name
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("worker", "beat", "bot"):
+    for name in ("worker", "worker-maintenance", "beat", "bot"):
         depends = services[name]["depends_on"]
         assert depends["redis"]["condition"] == "service_healthy"
         assert depends["migrate"]["condition"] == "service_completed_successfully"
@@ -43,7 +59,7 @@ def test_stateful_services_have_healthchecks_and_dependents_wait_for_them(compos
 
 def test_one_image_secrets_from_env_file_and_redis_not_published(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    app_services = ("migrate", "worker", "beat", "bot", "flower")
+    app_services = ("migrate", "worker", "worker-maintenance", "beat", "bot", "flower")
     assert {services[name]["image"] for name in app_services} == {"dmarket-bot:latest"}
     assert all(services[name]["env_file"] == ".env" for name in app_services)
     assert "ports" not in services["redis"]
@@ -59,3 +75,45 @@ def test_exactly_one_beat_and_flower_behind_basic_auth(compose: dict[str, Any]) 
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
     assert services["worker"]["command"][:4] == ["celery", "-A", "worker", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "worker", "beat"]
+
+
+LONG_RUNNING = ("redis", "postgres", "worker", "worker-maintenance", "beat", "bot", "flower")
+
+
+def test_every_long_running_service_has_a_healthcheck_and_restarts_by_itself(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in LONG_RUNNING:
+        assert services[name]["healthcheck"]["test"], name
+        assert services[name]["restart"] == "unless-stopped", name
+    # The one-shot job runs once per `up`; its "health" is exiting 0, which its dependents wait for.
+    assert services["migrate"]["restart"] == "no"
+    worker = services["worker"]
+    # The replica pings its own node: a healthy sibling must not make a stuck replica look healthy.
+    assert "--hostname=celery@%h" in worker["command"]
+    assert "-d celery@$$HOSTNAME" in worker["healthcheck"]["test"][1]
+    maintenance = services["worker-maintenance"]
+    assert "--hostname=maintenance@%h" in maintenance["command"]
+    assert "-d maintenance@$$HOSTNAME" in maintenance["healthcheck"]["test"][1]
+    assert "/healthz" in services["bot"]["healthcheck"]["test"][-1]
+    assert "/healthcheck" in services["flower"]["healthcheck"]["test"][-1]
+    assert services["beat"]["healthcheck"]["test"][1:] == ["python", "-m", "worker", "healthcheck", "beat"]
+    assert services["flower"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_flower_runs_with_the_flags_of_make_run(compose: dict[str, Any]) -> None:
+    from scripts.run_local import flower_argv
+
+    flower = compose["services"]["flower"]
+    expected = flower_argv(["celery", "-A", "worker"], Path("/app/var/flower"), 5555, address="0.0.0.0")
+    assert flower["command"] == expected
+    assert "flower-data:/app/var/flower" in flower["volumes"]
+    # Loopback only: basic auth over plain HTTP, and /metrics and /healthcheck need no password.
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_the_image_runs_as_a_non_root_user() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in ("root", "0")
+    assert "useradd --system --uid 10001" in "\n".join(lines)
