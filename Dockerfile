@@ -19,7 +19,8 @@ COPY common ./common
 COPY worker ./worker
 COPY bot ./bot
 COPY scripts ./scripts
-RUN pip install --no-deps . && mkdir -p /app/var && chown -R app:app /app/var
+# The compiled message catalogues are built, not committed (docs/i18n.md).
+RUN pybabel -q compile -d common/i18n/locales -D messages && pip install --no-deps . && mkdir -p /app/var && chown -R app:app /app/var
 
 USER app
 # Each compose service sets its own command; this default runs the bot.

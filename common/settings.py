@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Languages (docs/i18n.md)
+    # true: answer each user in their Telegram app's language when it is ru or en; BOT_LANGUAGE for the rest.
+    bot_language_from_user: bool = False
+
     @field_validator("sentry_dsn", mode="before")
     @classmethod
     def _check_dsn(cls, value: object) -> object:
