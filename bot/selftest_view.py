@@ -32,7 +32,7 @@ TEXTS: Messages = {
     "sample_rate": N_("Traces sample rate: {value}"),
     "sdk": N_("sentry-sdk: {value}"),
     "integrations": N_("Integrations: {value}"),
-    "crons": N_("Beat tasks monitored as Sentry Crons: {value}"),
+    "crons": N_("Beat tasks monitored as Crons: {value}"),
     "yes": N_("yes"),
     "no": N_("no"),
     "checklist": N_("Production checklist:"),

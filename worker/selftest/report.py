@@ -119,7 +119,7 @@ REPORT_TEXTS: Messages = {
         "⚠️ Sentry is off: set SENTRY_DSN for the bot and the workers. Nothing is broken; events just go nowhere."
     ),
     "not_confirmed_summary": N_(
-        "⚠️ Sentry did not confirm every event: check SENTRY_DSN, whether Sentry is reachable and the project's limits."
+        "⚠️ Sentry did not confirm every event: check SENTRY_DSN, Sentry's reachability and the project's limits."
     ),
     "trace": N_("Trace: {trace_id}"),
     "where": N_("In Sentry: Issues → search test:true source:test_sentry"),
