@@ -142,7 +142,7 @@ def worker_lines(worker: WorkerView, lang: Language) -> list[str]:
             TEXTS,
             worker.reason,
             lang,
-            wait=translator(lang).duration(worker.timeout_s),
+            wait=translator(lang).timeout(worker.timeout_s),
             event_id=worker.event_id or "-",
             error=worker.error,
         )

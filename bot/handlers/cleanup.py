@@ -39,7 +39,7 @@ TEXTS: Messages = {
         "run carries it out; delete deletes the issues instead of resolving them.\n"
         "Example: /cleanup old 30 delete"
     ),
-    "admins_only": N_("⛔ The Sentry cleanup is for administrators only."),
+    "admins_only": N_("⛔ The Sentry cleanup is for admins only."),
     "queued_preview": N_("⏳ Sentry cleanup preview queued…"),
     "days_needed": N_("a number of days from 1 to {max_days}, e.g. old 30"),
     "confirm_delete": N_("🗑 Delete these issues for good? Confirm with the button."),

@@ -84,6 +84,15 @@ class Translator:
         tenths = format_decimal(Decimal(round(value * 10)).scaleb(-1), format="0.0", locale=self.locale)
         return self.pgettext("unit symbol", "{value} s", value=tenths)
 
+    def timeout(self, seconds: float) -> str:
+        """A configured time limit as it is: "3 seconds" when whole, "0.5 s" when not (never rounded into a lie)."""
+        if not (seconds >= 1 and float(seconds).is_integer()):
+            return self.seconds(seconds)
+        whole = int(seconds)
+        if whole % 60:
+            return self.npgettext("duration", "{n} second", "{n} seconds", whole)
+        return self.npgettext("duration", "{n} minute", "{n} minutes", whole // 60)
+
     def duration(self, seconds: float | None) -> str:
         """A wait as people say it, after "in" (ru: in the accusative): "40 seconds", "3 minutes"."""
         if seconds is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.arbitrage import ScanChoice, UsageError, parse_arguments, usage
-from worker.arbitrage.engine import Opportunity
 from common.i18n import translator
+from worker.arbitrage.engine import Opportunity
 from worker.arbitrage.messages import MAX_MESSAGE_UTF16, failure_text, result_text, utf16_len
 
 

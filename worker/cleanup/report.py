@@ -95,7 +95,7 @@ def telegram_summary(report: CleanupReport, language: Language, bot_args: str = 
     already_resolved = int(report.counts.get("protected", {}).get(str(Protection.ALREADY_RESOLVED), 0))
     kept = t.number(counts["found"] - counts["to_act"] - already_resolved)
     if not report.request.execute:
-        title = t.gettext("🧹 Sentry cleanup: preview")
+        title = t.gettext("🧹 Sentry cleanup — preview")
     elif report.failed:
         title = t.gettext("⚠️ Sentry cleanup finished with failures")
     else:

@@ -149,7 +149,7 @@ def format_report(
                 language,
                 test=outcome.test,
                 event_id=outcome.event_id,
-                wait=translator(language).duration(confirm_timeout_s),
+                wait=translator(language).timeout(confirm_timeout_s),
             )
             if outcome.title:
                 line += f" — {outcome.title}"
