@@ -83,7 +83,7 @@ def test_in_russian_every_label_reads_naturally() -> None:
 
 
 def test_while_waiting_and_when_no_worker_answers_it_says_so() -> None:
-    assert render_details(ON, None, "ru").endswith("\n\n⏳ Опрашиваю воркеры (очередь sentry)…")
+    assert render_details(ON, None, "ru").endswith("\n\n⏳ Спрашиваю воркеры (очередь sentry)…")
     silent = render_details(ON, WorkerSilent("no_worker", timeout_s=3.0), "en")
     assert silent.endswith("\n\n⚠️ No worker answered within 3 seconds. Is a worker consuming the sentry queue?")
     russian = render_details(ON, WorkerSilent("no_worker", timeout_s=3.0), "ru")
