@@ -102,7 +102,7 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             scan_slot(runtime.redis, user.id, task_id) as slot,
             pending_reply(message, queued_text, lang) as queued,
         ):
-            call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level)
+            call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level, language=lang)
             try:
                 await runtime.producer.send(call, task_id=task_id)
             except QueueUnavailable as exc:

@@ -115,6 +115,7 @@ async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, la
         chat_id=queued.chat_id,
         message_id=queued.message_id,
         bot_args=choice.args,
+        language=lang,
     )
     try:
         await runtime.producer.send(call)

@@ -137,7 +137,7 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         "⏳ Sentry tests queued: {tests}. The result will appear here.", tests=", ".join(tests)
     )
     async with pending_reply(message, queued_text, lang) as queued:
-        call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id)
+        call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id, language=lang)
         try:
             # Inside the command's transaction: the Celery integration carries the trace into the task.
             await runtime_of(context).producer.send(call, expires_s=TEST_RUN_EXPIRES_S)
