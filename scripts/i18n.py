@@ -1,9 +1,9 @@
-"""The message catalogues' tooling (docs/i18n.md): extract, update, compile, check, and import a legacy dict.
+"""The message catalogues' tooling (docs/i18n.md): extract, update, compile, check, convert a legacy dict.
 
     python -m scripts.i18n update     # `make i18n`: extract from the code, merge into ru/en .po, compile .mo
     python -m scripts.i18n compile    # .po -> .mo (the install step runs it)
     python -m scripts.i18n check      # `make lint`: exit 1 and name every problem (tests/unit/test_i18n.py too)
-    python -m scripts.i18n import bot.handlers.alerts:TEXTS   # move a legacy Catalogue dict's texts in
+    python -m scripts.i18n convert bot/handlers/alerts.py   # a legacy Catalogue dict -> N_() + ru.po
 
 Exit codes: 0 fine, 1 problems found, 2 usage errors.
 """
@@ -17,11 +17,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
-import importlib
+import ast
 import re
 import string
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.frontend import CommandLineInterface
@@ -131,6 +132,7 @@ def update() -> None:
             "--previous",
             "--ignore-obsolete",
             "--no-wrap",
+            "--ignore-pot-creation-date",
         )
     english = _read(po_path("en"), "en")
     if _fill_english(english):
@@ -236,29 +238,95 @@ def problems() -> list[str]:
     return found
 
 
-def import_legacy(reference: str) -> tuple[int, list[str]]:
-    """Copy a legacy ``{"key": {"ru": ..., "en": ...}}`` dict's Russian into ru.po where its English is a msgid.
+@dataclass(frozen=True)
+class LegacyText:
+    """One entry of a legacy ``{"key": {"ru": ..., "en": ...}}`` dict, and where its inner dict is in the file."""
 
-    Returns how many Russian texts were filled and the keys that matched no message (convert their call
-    sites first, or they need plural forms: both are told in docs/i18n.md).
-    """
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"expected MODULE:NAME such as bot.handlers.alerts:TEXTS, got {reference!r}")
-    legacy = getattr(importlib.import_module(module_name), attribute)
+    key: str
+    ru: str
+    en: str
+    start: int  # byte offsets of the inner dict in the file
+    end: int
+    en_source: str  # the English literal exactly as written (quotes, implicit concatenation, parentheses)
+
+
+def _offset(line_starts: list[int], line: int, column: int) -> int:
+    return line_starts[line - 1] + column
+
+
+def legacy_texts(source: bytes, name: str | None = None) -> list[LegacyText]:
+    """The entries of the module-level legacy Catalogue dicts in ``source`` (all of them, or the one ``name``)."""
+    tree = ast.parse(source)
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    found: list[LegacyText] = []
+    for node in tree.body:
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if not isinstance(target, ast.Name) or not isinstance(value, ast.Dict):
+            continue
+        if name is not None and target.id != name:
+            continue
+        for key_node, entry in zip(value.keys, value.values, strict=True):
+            if not isinstance(entry, ast.Dict) or key_node is None:
+                continue
+            texts = {ast.literal_eval(k): v for k, v in zip(entry.keys, entry.values, strict=True) if k is not None}
+            if set(texts) != {"ru", "en"}:
+                continue
+            en_node = texts["en"]
+            if None in (entry.end_lineno, entry.end_col_offset, en_node.end_lineno, en_node.end_col_offset):
+                continue  # only nodes parsed from source lack positions
+            assert entry.end_lineno is not None
+            assert entry.end_col_offset is not None
+            assert en_node.end_lineno is not None
+            assert en_node.end_col_offset is not None
+            en_start = _offset(line_starts, en_node.lineno, en_node.col_offset)
+            en_end = _offset(line_starts, en_node.end_lineno, en_node.end_col_offset)
+            found.append(
+                LegacyText(
+                    key=str(ast.literal_eval(key_node))
+                    if isinstance(key_node, ast.Constant)
+                    else ast.unparse(key_node),
+                    ru=str(ast.literal_eval(texts["ru"])),
+                    en=str(ast.literal_eval(en_node)),
+                    start=_offset(line_starts, entry.lineno, entry.col_offset),
+                    end=_offset(line_starts, entry.end_lineno, entry.end_col_offset),
+                    en_source=source[en_start:en_end].decode("utf-8"),
+                )
+            )
+    return found
+
+
+def rewrite_legacy(source: bytes, texts: Sequence[LegacyText]) -> bytes:
+    """``source`` with each ``{"ru": R, "en": E}`` replaced by ``N_(E)`` and ``N_`` imported."""
+    result = source
+    for text in sorted(texts, key=lambda t: t.start, reverse=True):
+        result = result[: text.start] + f"N_({text.en_source})".encode() + result[text.end :]
+    if texts and not re.search(rb"^from common\.i18n import .*\bN_\b", result, re.MULTILINE):
+        future = re.search(rb"^from __future__ import annotations\n", result, re.MULTILINE)
+        at = future.end() if future else 0
+        result = result[:at] + b"\nfrom common.i18n import N_\n" + result[at:]
+    return result
+
+
+def fill_russian(texts: Iterable[LegacyText]) -> tuple[int, list[str]]:
+    """Put each legacy Russian text on the ru.po message whose msgid is its English; the keys that had none."""
     catalog = _read(po_path("ru"), "ru")
     by_english: dict[str, list[Message]] = {}
     for message in catalog:
         if message.id and not message.pluralizable:
             by_english.setdefault(str(message.id), []).append(message)
     filled, unmatched = 0, []
-    for key, texts in legacy.items():
-        targets = by_english.get(texts["en"], [])
+    for text in texts:
+        targets = by_english.get(text.en, [])
         if not targets:
-            unmatched.append(str(key))
+            unmatched.append(text.key)
         for message in targets:
             if not message.string or message.fuzzy:
-                message.string = texts["ru"]
+                message.string = text.ru
                 message.flags.discard("fuzzy")
                 filled += 1
     _write(po_path("ru"), catalog)
@@ -266,14 +334,40 @@ def import_legacy(reference: str) -> tuple[int, list[str]]:
     return filled, unmatched
 
 
+def convert(reference: str) -> int:
+    """Convert a file's legacy Catalogue dicts to N_() message tables and move their Russian into ru.po."""
+    path_text, _, name = reference.partition(":")
+    path = (ROOT / path_text).resolve()
+    if path.suffix != ".py" or not path.is_file():
+        raise ValueError(f"expected PATH.py[:NAME] of a file in the project, got {reference!r}")
+    source = path.read_bytes()
+    texts = legacy_texts(source, name or None)
+    if not texts:
+        raise ValueError(f"no legacy {{'ru': ..., 'en': ...}} dict{' named ' + name if name else ''} in {path_text}")
+    path.write_bytes(rewrite_legacy(source, texts))
+    update()
+    filled, unmatched = fill_russian(texts)
+    print(f"{path_text}: {len(texts)} texts converted, {filled} Russian translations filled in ru.po.")
+    if unmatched:
+        print(f"Not found in the catalogue (is the module under {', '.join(SOURCE_DIRS)}?): {', '.join(unmatched)}")
+    counted = [t.key for t in texts if placeholders(t.en)]
+    if counted:
+        print(
+            "Now read each of these, which have placeholders: a count must become ngettext/npgettext with its"
+            " Russian plural forms (docs/i18n.md, step 4): " + ", ".join(counted)
+        )
+    print("Then: ruff check --fix && ruff format, `make i18n`, `python -m scripts.i18n check`.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.i18n", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.i18n", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("update", help="extract, merge into the .po files, compile (make i18n)")
     commands.add_parser("compile", help="compile the .po files into .mo")
     commands.add_parser("check", help="fail on a missing, stale or broken translation or Cyrillic in code")
-    legacy = commands.add_parser("import", help="copy a legacy Catalogue dict's Russian into ru.po")
-    legacy.add_argument("reference", help="MODULE:NAME, e.g. bot.handlers.alerts:TEXTS")
+    legacy = commands.add_parser("convert", help="turn a file's legacy Catalogue dicts into catalogue messages")
+    legacy.add_argument("reference", help="PATH.py or PATH.py:NAME, e.g. bot/handlers/alerts.py:TEXTS")
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
@@ -283,13 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(problems())
     else:
         try:
-            filled, unmatched = import_legacy(args.reference)
-        except (ValueError, ImportError, AttributeError, KeyError) as exc:
-            print(f"Cannot import {args.reference}: {exc}", file=sys.stderr)
+            return convert(args.reference)
+        except (ValueError, SyntaxError) as exc:
+            print(f"Cannot convert {args.reference}: {exc}", file=sys.stderr)
             return 2
-        print(f"Filled {filled} Russian translations from {args.reference}.")
-        if unmatched:
-            print("No message with the same English for keys: " + ", ".join(unmatched), file=sys.stderr)
     return 0
 
 

@@ -274,3 +274,43 @@ def test_the_check_finds_russian_in_code_but_not_in_tests(tmp_path: Path) -> Non
     assert list(tool.cyrillic_problems(tmp_path)) == [
         "bot/reply.py:2: Cyrillic text in code; move it to the catalogues (docs/i18n.md)"
     ]
+
+
+LEGACY = '''"""A module written before the catalogues."""
+
+from __future__ import annotations
+
+from bot.texts import Catalogue
+
+TEXTS: Catalogue = {
+    "page": {
+        "ru": (
+            "🔥 Бот упал: {title}\\n"
+            "Подробности в Sentry."
+        ),
+        "en": (
+            "🔥 The bot crashed: {title}\\n"
+            "Details are in Sentry."
+        ),
+    },
+    "short": {"ru": "Готово", "en": 'Done'},
+}
+OTHER = {"not": "a catalogue"}
+'''
+
+
+def test_a_legacy_dict_converts_mechanically() -> None:
+    source = LEGACY.encode()
+    texts = tool.legacy_texts(source)
+    assert [(t.key, t.ru, t.en) for t in texts] == [
+        ("page", "🔥 Бот упал: {title}\nПодробности в Sentry.", "🔥 The bot crashed: {title}\nDetails are in Sentry."),
+        ("short", "Готово", "Done"),
+    ]
+    converted = tool.rewrite_legacy(source, texts).decode()
+    assert "from common.i18n import N_\n" in converted
+    assert "\"short\": N_('Done')," in converted
+    assert not tool.CYRILLIC.search(converted)
+    namespace: dict[str, Any] = {}
+    exec(compile(converted, "legacy.py", "exec"), namespace)  # the result is valid Python with the same English
+    assert namespace["TEXTS"] == {"page": texts[0].en, "short": "Done"}
+    assert namespace["OTHER"] == {"not": "a catalogue"}
