@@ -98,6 +98,7 @@ class Translator:
         if seconds is None:
             return self.gettext("a couple of minutes")
         whole = max(1, round(seconds))
+        # TRANSLATORS: a wait after "in", "within" or "ahead"; in Russian the accusative case.
         if whole < 120:
             return self.npgettext("duration", "{n} second", "{n} seconds", whole)
         return self.npgettext("duration", "{n} minute", "{n} minutes", -(-whole // 60))

@@ -124,14 +124,15 @@ def result_text(
     counted in UTF-16 units on the text with its markup, which is never shorter than the text Telegram counts.
     """
     t = translator(lang)
+    # TRANSLATORS: ends "Checked: 287 items on 3 pages."; in Russian the prepositional case.
+    pages_read = t.npgettext("checked on", "{n} page", "{n} pages", pages)
     header = t.gettext(
         "✅ <b>{game}/{level}</b>: {found}\nChecked: {items} on {pages}.",
         game=game,
         level=level,
         found=_opportunities(t, len(opportunities)),
         items=_items(t, items),
-        # TRANSLATORS: follows "Checked: 287 items on": the pages the scan read.
-        pages=t.npgettext("checked on", "{n} page", "{n} pages", pages),
+        pages=pages_read,
     )
     tail = []
     if capped:
