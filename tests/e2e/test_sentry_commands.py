@@ -243,7 +243,7 @@ def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_
     assert re.search(rf"⚙️ Воркер {re.escape(worker.name)} \(pid \d+\): ✅ Sentry инициализирован", text)
     assert text.count("• DSN: 127.0.0.1, проект 1") == 2
     assert DSN_KEY not in text
-    assert text.count("• Задачи по расписанию (beat) отслеживаются в Sentry Crons: да") == 2
+    assert text.count("• Задачи по расписанию отслеживаются в Sentry Crons: да") == 2
     assert text.count("• Окружение: test") == 2
     assert "celery" in text
     assert "logging" in text

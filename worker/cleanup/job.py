@@ -137,7 +137,7 @@ def run_cleanup_job(
             waiting = telegram_waiting(lock_held_reason(exc.holder, language), retry_in_s, language)
             _notify(resources, run_key, waiting, reply_to, offer_run=False)
             raise
-        failed = telegram_failure(lock_held_reason(exc.holder, language), language)
+        failed = telegram_failure(lock_held_reason(exc.holder, language), language, retry_later=True)
         _notify(resources, run_key, failed, reply_to, offer_run=False)
         raise _failed("cleanup_lock_busy", f"Sentry cleanup not started: {exc}", exc) from None
 

@@ -152,10 +152,12 @@ def run_button(language: Language, delete: bool, bot_args: str) -> dict[str, str
     return {"text": label, "callback_data": f"{CLEANUP_RUN_CALLBACK_PREFIX}{bot_args}"[:64]}
 
 
-def telegram_failure(message: str, language: Language) -> str:
+def telegram_failure(message: str, language: Language, *, retry_later: bool = False) -> str:
     """The summary when the run could not start (lock held, configuration missing)."""
-    head = translator(language).gettext("⚠️ Sentry cleanup finished with failures")
-    return f"<b>{head}</b>\n{html.escape(message[:1000])}"
+    t = translator(language)
+    head = t.gettext("⚠️ Sentry cleanup did not start")
+    advice = "\n" + t.gettext("Try again when it has finished.") if retry_later else ""
+    return f"<b>{head}</b>\n{html.escape(message[:1000])}{advice}"
 
 
 def telegram_waiting(message: str, retry_in_s: int, language: Language) -> str:
@@ -179,10 +181,8 @@ def lock_held_reason(holder: str | None, language: Language) -> str:
     """Why the cleanup did not start (or waits): another run holds the project's lock."""
     t = translator(language)
     if holder:
-        return t.gettext(
-            "Run {holder} is already acting on this Sentry project; try again when it has finished.", holder=holder
-        )
-    return t.gettext("Another run is already acting on this Sentry project; try again when it has finished.")
+        return t.gettext("Run {holder} is already acting on this Sentry project.", holder=holder)
+    return t.gettext("Another run is already acting on this Sentry project.")
 
 
 def record_text(record: RunRecord, language: Language) -> str:
