@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
 import os
 import re
 import signal
@@ -18,7 +20,9 @@ import redis
 from celery.signals import task_retry
 from nacl.signing import SigningKey
 from sqlalchemy import select
+from telegram.ext import ApplicationBuilder
 
+from bot.app import publish_commands
 from common.contract import ScanTask
 from common.db.database import Database
 from common.db.models import Scan, ScanOpportunity
@@ -804,3 +808,55 @@ def test_a_scan_that_ended_exactly_at_the_page_cap_is_not_called_capped_when_sen
     assert "на пределе в" not in first_text
     again = telegram_sandbox.client.bot_messages(CHAT)[-1]
     assert again["text"] == first_text  # the same final message, not "capped" this time
+
+
+def test_with_per_user_language_the_bot_and_the_worker_answer_in_the_users_language(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """BOT_LANGUAGE stays Russian; an English Telegram app gets English from the bot and from the worker."""
+    settings = scan_env(sqlite_database_url)  # the worker's BOT_LANGUAGE: ru
+    predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
+    with running_bot(bot_settings(telegram_sandbox, settings_factory, bot_language_from_user=True)):
+        telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota2 pro", language_code="en-US")
+        message = final_message(telegram_sandbox, "✅")
+
+    assert any("Scan of dota2/pro queued" in v["text"] for v in message["history"])
+    assert "Checked: " in message["text"]
+    assert f"+{translator('en').money(predicted[0].profit_cents)}" in message["text"]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_with_per_user_language_each_language_gets_its_command_menu(
+    telegram_sandbox: TelegramSandbox, settings_factory: Callable[..., Settings]
+) -> None:
+    settings = bot_settings(telegram_sandbox, settings_factory, bot_language_from_user=True)
+    assert settings.telegram_bot_token is not None
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{settings.telegram_api_base_url}/bot")
+        .build()
+    )
+    since = max((r["seq"] for r in telegram_sandbox.client.requests()), default=0)
+
+    async def publish() -> None:
+        async with application:
+            await publish_commands(application, settings)
+
+    asyncio.run(publish())
+    menus = {
+        r["params"].get("language_code"): json.dumps(_json(r["params"]["commands"]), ensure_ascii=False)
+        for r in telegram_sandbox.client.requests(method="setMyCommands", since_seq=since)
+    }
+    assert set(menus) == {None, "ru", "en"}
+    assert "скан DMarket в поисках арбитража" in menus[None]  # BOT_LANGUAGE=ru for everyone else
+    assert "скан DMarket в поисках арбитража" in menus["ru"]
+    assert "scan DMarket for arbitrage" in menus["en"]
