@@ -21,7 +21,9 @@ COPY worker ./worker
 COPY bot ./bot
 COPY scripts ./scripts
 # /app/var/flower exists in the image so a fresh named volume mounted there starts owned by `app`.
-RUN pip install --no-deps . && mkdir -p /app/var/flower && chown -R app:app /app/var
+# The compiled message catalogues are built, not committed (docs/i18n.md).
+RUN pybabel -q compile -d common/i18n/locales -D messages && pip install --no-deps . \
+    && mkdir -p /app/var/flower && chown -R app:app /app/var
 
 USER app
 # Each compose service sets its own command; this default runs the bot.

@@ -4,8 +4,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The message catalogues (docs/i18n.md): .po sources in git, .mo compiled here, never committed.
+PO := $(wildcard common/i18n/locales/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+READY := $(STAMP) $(MO)
 
-.PHONY: run test chaos install services lint typecheck bench chat migrate lock clean beat-now
+.PHONY: run test chaos install services lint typecheck bench chat migrate lock clean beat-now i18n
 
 # The locked versions (requirements/dev.txt), then the project itself without resolving anything again.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -15,38 +19,46 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(MO): %.mo: %.po $(STAMP)
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+install: $(READY)
+
+## i18n: extract the messages from the code, merge them into every .po, compile (then translate what is new).
+i18n: $(STAMP)
+	$(BIN)/python -m scripts.i18n update
 
 ## run: the whole system on embedded defaults (sandboxes, embedded Redis, SQLite). Ctrl-C stops it.
-run: $(STAMP)
+run: $(READY)
 	$(BIN)/python -m scripts.run_local
 
 ## test: every test but the chaos suite, against real Redis, PostgreSQL and Celery workers (started when down).
-test: $(STAMP) services
+test: $(READY) services
 	$(BIN)/python -m pytest -m "not chaos"
 
 ## chaos: the fault-injection suite (killed workers, Redis and PostgreSQL outages, hostile peers); slow.
-chaos: $(STAMP) services
+chaos: $(READY) services
 	$(BIN)/python -m pytest -m chaos
 
 services:
 	@bash scripts/ensure_services.sh
 
-migrate: $(STAMP)
+migrate: $(READY)
 	$(BIN)/python -m common.db.migrate upgrade
 
-lint: $(STAMP)
+lint: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m scripts.i18n check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP) services
+bench: $(READY) services
 	$(BIN)/python -m bench
 
 ## chat: talk to the bot running under `make run` as a Telegram user (ARGS='--chat-id ...' to change chat).
-chat: $(STAMP)
+chat: $(READY)
 	$(BIN)/python -m sandbox.chat $(ARGS)
 
 ## beat-now: fire one beat entry now, as beat does, on the stack `make run` is running; wait for its check-in.
@@ -64,4 +76,4 @@ lock: $(STAMP)
 	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev --extra local --output-file requirements/dev.txt pyproject.toml
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(MO)

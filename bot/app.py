@@ -18,6 +18,7 @@ from bot.handlers import command_descriptions, register
 from bot.runtime import BotRuntime, bot_data_for
 from bot.updates import ChatOrderedUpdateProcessor
 from bot.webhook import build_webhook_app
+from common.i18n import LANGUAGES, Language
 from common.logs import install_redaction
 from common.observability.scrubbing import Scrubber
 from common.settings import Settings
@@ -56,10 +57,15 @@ def build_application(runtime: BotRuntime) -> Application:  # type: ignore[type-
 
 async def publish_commands(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
     """Fill Telegram's command menu; on failure log a warning and try again later, never stop the bot."""
-    commands = [BotCommand(name, text) for name, text in command_descriptions(settings.bot_language).items()]
+    # The default menu in BOT_LANGUAGE; with BOT_LANGUAGE_FROM_USER, Telegram shows ru/en users their own.
+    menus: list[tuple[Language, str | None]] = [(settings.bot_language, None)]
+    if settings.bot_language_from_user:
+        menus += [(language, language) for language in LANGUAGES]
     while True:
         try:
-            await application.bot.set_my_commands(commands)
+            for language, language_code in menus:
+                commands = [BotCommand(name, text) for name, text in command_descriptions(language).items()]
+                await application.bot.set_my_commands(commands, language_code=language_code)
             return
         except TelegramError as exc:
             log.warning("Could not set the command menu (%r); trying again in %.0fs", exc, COMMANDS_RETRY_S)

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.producer import Producer
 from bot.texts import Language
+from common.i18n import language_from_code
 from common.redis_client import async_client
 from common.settings import Settings
 
@@ -51,8 +53,12 @@ def settings_of(context: ContextTypes.DEFAULT_TYPE) -> Settings:
     return runtime_of(context).settings
 
 
-def language(context: ContextTypes.DEFAULT_TYPE) -> Language:
-    return settings_of(context).bot_language
+def language(context: ContextTypes.DEFAULT_TYPE, update: object = None) -> Language:
+    """The reply language: the user's Telegram language (ru/en) with BOT_LANGUAGE_FROM_USER, else BOT_LANGUAGE."""
+    settings = settings_of(context)
+    if settings.bot_language_from_user and isinstance(update, Update) and update.effective_user is not None:
+        return language_from_code(update.effective_user.language_code) or settings.bot_language
+    return settings.bot_language
 
 
 def is_admin(context: ContextTypes.DEFAULT_TYPE, user_id: int | None) -> bool:

@@ -3,79 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.texts import Catalogue, Language, translate
-from common.observability.checklist import CheckItem, CheckState, production_checklist
+from bot.texts import Language, Messages, translate, translator
+from common.i18n import N_
+from common.observability.checklist import (
+    MAX_PRODUCTION_SAMPLE_RATE,
+    MIN_SDK_VERSION,
+    CheckItem,
+    CheckState,
+    production_checklist,
+)
 
-TEXTS: Catalogue = {
-    "on": {"ru": "✅ Sentry инициализирован", "en": "✅ Sentry initialised"},
-    "off": {
-        "ru": "❌ Sentry не инициализирован (SENTRY_DSN не задан)",
-        "en": "❌ Sentry is not initialised (SENTRY_DSN is not set)",
-    },
-    "details_for_admins": {
-        "ru": "Подробности доступны администраторам.",
-        "en": "Details are available to administrators.",
-    },
-    "bot": {"ru": "🤖 Бот", "en": "🤖 Bot"},
-    "worker": {"ru": "⚙️ Воркер {name} (pid {pid})", "en": "⚙️ Worker {name} (pid {pid})"},
-    "asking_workers": {
-        "ru": "⏳ Спрашиваю воркеры (очередь sentry)…",
-        "en": "⏳ Asking the workers (sentry queue)…",
-    },
-    "no_worker": {
-        "ru": "⚠️ Ни один воркер не ответил за {timeout_s:g} с. Запущен ли воркер с очередью sentry?",
-        "en": "⚠️ No worker answered within {timeout_s:g}s. Is a worker consuming the sentry queue?",
-    },
-    "queue_unavailable": {
-        "ru": "⚠️ Очередь задач недоступна, воркеры не опрошены. Код ошибки: {event_id}",
-        "en": "⚠️ The task queue is unavailable; workers were not asked. Error id: {event_id}",
-    },
-    "worker_failed": {
-        "ru": "⚠️ Воркер не смог ответить ({error}).",
-        "en": "⚠️ The worker could not answer ({error}).",
-    },
-    "dsn": {"ru": "DSN: {host}, проект {project}", "en": "DSN: {host}, project {project}"},
-    "environment": {"ru": "Окружение: {value}", "en": "Environment: {value}"},
-    "release": {"ru": "Релиз: {value}", "en": "Release: {value}"},
-    "sample_rate": {"ru": "Доля трассируемых транзакций: {value}", "en": "Traces sample rate: {value}"},
-    "sdk": {"ru": "sentry-sdk: {value}", "en": "sentry-sdk: {value}"},
-    "integrations": {"ru": "Интеграции: {value}", "en": "Integrations: {value}"},
-    "crons": {"ru": "Beat-задачи как Crons: {value}", "en": "Beat tasks monitored as Crons: {value}"},
-    "yes": {"ru": "да", "en": "yes"},
-    "no": {"ru": "нет", "en": "no"},
-    "none": {"ru": "—", "en": "—"},
-    "checklist": {"ru": "Чек-лист production:", "en": "Production checklist:"},
-    "dsn.ok": {"ru": "SENTRY_DSN задан", "en": "SENTRY_DSN is set"},
-    "dsn.fail": {"ru": "SENTRY_DSN не задан", "en": "SENTRY_DSN is not set"},
-    "environment.ok": {"ru": "Окружение: production", "en": "Environment: production"},
-    "environment.fail": {
-        "ru": "Окружение не задано — задайте SENTRY_ENVIRONMENT (production на боевом сервере)",
-        "en": "No environment — set SENTRY_ENVIRONMENT (production on the live server)",
-    },
-    "environment.n/a": {
-        "ru": "Окружение: {observed} — для production задайте SENTRY_ENVIRONMENT=production",
-        "en": "Environment: {observed} — for production set SENTRY_ENVIRONMENT=production",
-    },
-    "sample_rate.ok": {
-        "ru": "Доля трассируемых транзакций {observed} ≤ 0.1",
-        "en": "Traces sample rate {observed} ≤ 0.1",
-    },
-    "sample_rate.fail": {
-        "ru": "Доля трассируемых транзакций {observed}: в production нужно ≤ 0.1 (SENTRY_TRACES_SAMPLE_RATE)",
-        "en": "Traces sample rate {observed}: production needs ≤ 0.1 (SENTRY_TRACES_SAMPLE_RATE)",
-    },
-    "sample_rate.n/a": {
-        "ru": "Доля трассируемых транзакций {observed} (предел 0.1 — только для production)",
-        "en": "Traces sample rate {observed} (the 0.1 limit applies in production only)",
-    },
-    "sdk_version.ok": {"ru": "sentry-sdk {observed} ≥ 1.40", "en": "sentry-sdk {observed} ≥ 1.40"},
-    "sdk_version.fail": {
-        "ru": "sentry-sdk {observed} < 1.40: обновите (breadcrumbs не работают)",
-        "en": "sentry-sdk {observed} < 1.40: upgrade it (breadcrumbs do not work)",
-    },
+TEXTS: Messages = {
+    "on": N_("✅ Sentry initialised"),
+    "off": N_("❌ Sentry is not initialised (SENTRY_DSN is not set)"),
+    "details_for_admins": N_("Details are available to administrators."),
+    "bot": N_("🤖 Bot"),
+    "worker": N_("⚙️ Worker {name} (pid {pid})"),
+    "asking_workers": N_("⏳ Asking the workers (sentry queue)…"),
+    "no_worker": N_("⚠️ No worker answered within {wait}. Is a worker consuming the sentry queue?"),
+    "queue_unavailable": N_("⚠️ The task queue is unavailable; workers were not asked. Error id: {event_id}"),
+    "worker_failed": N_("⚠️ The worker could not answer ({error})."),
+    "dsn": N_("DSN: {host}, project {project}"),
+    "environment": N_("Environment: {value}"),
+    "release": N_("Release: {value}"),
+    "sample_rate": N_("Traces sample rate: {value}"),
+    "sdk": N_("sentry-sdk: {value}"),
+    "integrations": N_("Integrations: {value}"),
+    "crons": N_("Beat tasks monitored as Crons: {value}"),
+    "yes": N_("yes"),
+    "no": N_("no"),
+    "checklist": N_("Production checklist:"),
+    "dsn.ok": N_("SENTRY_DSN is set"),
+    "dsn.fail": N_("SENTRY_DSN is not set"),
+    "environment.ok": N_("Environment: production"),
+    "environment.fail": N_("No environment: set SENTRY_ENVIRONMENT (production on the live server)"),
+    "environment.n/a": N_("Environment: {observed}; for production set SENTRY_ENVIRONMENT=production"),
+    "sample_rate.ok": N_("Traces sample rate {observed} ≤ {limit}"),
+    "sample_rate.fail": N_("Traces sample rate {observed}: production needs ≤ {limit} (SENTRY_TRACES_SAMPLE_RATE)"),
+    "sample_rate.n/a": N_("Traces sample rate {observed} (the {limit} limit applies in production only)"),
+    "sdk_version.ok": N_("sentry-sdk {observed} ≥ {minimum}"),
+    "sdk_version.fail": N_("sentry-sdk {observed} < {minimum}: upgrade it (breadcrumbs do not work)"),
 }
+NONE = "—"
 
 _MARKS = {CheckState.OK: "✅", CheckState.FAIL: "❌", CheckState.NOT_APPLICABLE: "➖"}
 
@@ -107,9 +79,29 @@ def headline(status: dict[str, Any], lang: Language) -> str:
     return translate(TEXTS, "on" if status.get("enabled") else "off", lang)
 
 
+# The checklist's words for what it saw when there is no value to show.
+OBSERVED: Messages = {"set": N_("set"), "not set": N_("not set"), "unknown": N_("unknown")}
+
+
+def _observed(value: str, lang: Language) -> str:
+    """What the checklist saw, in the reader's words: a rate in the locale's digits, "not set" translated."""
+    if value in OBSERVED:
+        return translate(OBSERVED, value, lang)
+    try:
+        return translator(lang).number(Decimal(value))
+    except InvalidOperation:
+        return value  # a version or an environment name: shown as it is
+
+
 def checklist_lines(items: list[CheckItem], lang: Language) -> list[str]:
+    t = translator(lang)
+    limits = {
+        "limit": t.number(Decimal(str(MAX_PRODUCTION_SAMPLE_RATE))),
+        "minimum": ".".join(str(part) for part in MIN_SDK_VERSION),
+    }
     return [
-        f"{_MARKS[item.state]} {translate(TEXTS, f'{item.key}.{item.state.value}', lang, observed=item.observed)}"
+        f"{_MARKS[item.state]} "
+        + translate(TEXTS, f"{item.key}.{item.state.value}", lang, observed=_observed(item.observed, lang), **limits)
         for item in items
     ]
 
@@ -117,24 +109,23 @@ def checklist_lines(items: list[CheckItem], lang: Language) -> list[str]:
 def process_lines(title: str, status: dict[str, Any], lang: Language) -> list[str]:
     """The details of one process, under a "<title>: ✅/❌" line: everything but the DSN key, then its checklist."""
 
-    def t(key: str, **values: object) -> str:
+    def line(key: str, **values: object) -> str:
         return "• " + translate(TEXTS, key, lang, **values)
 
-    none = translate(TEXTS, "none", lang)
     rate = status.get("traces_sample_rate")
     lines = [f"{title}: {headline(status, lang)}"]
     if status.get("enabled"):
-        lines.append(t("dsn", host=status.get("dsn_host") or none, project=status.get("project_id") or none))
+        lines.append(line("dsn", host=status.get("dsn_host") or NONE, project=status.get("project_id") or NONE))
     lines += [
-        t("environment", value=status.get("environment") or none),
-        t("release", value=status.get("release") or none),
-        t("sample_rate", value=none if rate is None else f"{rate:g}"),
-        t("sdk", value=status.get("sdk_version") or none),
+        line("environment", value=status.get("environment") or NONE),
+        line("release", value=status.get("release") or NONE),
+        line("sample_rate", value=NONE if rate is None else translator(lang).number(Decimal(str(rate)))),
+        line("sdk", value=status.get("sdk_version") or NONE),
     ]
     if status.get("enabled"):
         lines += [
-            t("integrations", value=", ".join(status.get("integrations") or ()) or none),
-            t("crons", value=translate(TEXTS, "yes" if status.get("monitor_beat_tasks") else "no", lang)),
+            line("integrations", value=", ".join(status.get("integrations") or ()) or NONE),
+            line("crons", value=translate(TEXTS, "yes" if status.get("monitor_beat_tasks") else "no", lang)),
         ]
     lines.append(translate(TEXTS, "checklist", lang))
     lines += checklist_lines(production_checklist(status), lang)
@@ -148,7 +139,12 @@ def worker_lines(worker: WorkerView, lang: Language) -> list[str]:
         return process_lines(translate(TEXTS, "worker", lang, name=worker.name, pid=worker.pid), worker.sentry, lang)
     return [
         translate(
-            TEXTS, worker.reason, lang, timeout_s=worker.timeout_s, event_id=worker.event_id or "-", error=worker.error
+            TEXTS,
+            worker.reason,
+            lang,
+            wait=translator(lang).timeout(worker.timeout_s),
+            event_id=worker.event_id or "-",
+            error=worker.error,
         )
     ]
 

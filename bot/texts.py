@@ -1,35 +1,22 @@
-"""User-facing sentences in Russian (default) and English (BOT_LANGUAGE=en).
+"""Sentences every command shares; each handler module writes its own where it uses them (docs/i18n.md).
 
-Each handler module keeps its own catalogue (a dict key -> {"ru": ..., "en": ...}) and its command
-descriptions; this module holds the shared sentences and the lookup.
+The lookup lives in common/ because workers send user-facing text too (scan progress and results).
 """
 
 from __future__ import annotations
 
-# The lookup lives in common/ because workers send user-facing text too (scan progress and results).
-from common.texts import Catalogue, Language, translate
+from common.i18n import N_, Language, translator
+from common.texts import Catalogue, Messages, translate
 
-__all__ = ["SHARED", "Catalogue", "Language", "text", "translate"]
+__all__ = ["SHARED", "Catalogue", "Language", "Messages", "text", "translate", "translator"]
 
-SHARED: Catalogue = {
-    "queue_unavailable": {
-        "ru": "⚠️ Очередь задач недоступна, попробуйте через минуту. Код ошибки: {event_id}",
-        "en": "⚠️ The task queue is unavailable, please try again in a minute. Error id: {event_id}",
-    },
-    "internal_error": {
-        "ru": "😔 Что-то пошло не так. Мы уже знаем об этом. Код ошибки: {event_id}",
-        "en": "😔 Something went wrong. We have been notified. Error id: {event_id}",
-    },
-    "unknown_argument": {"ru": "Не понимаю «{value}».", "en": "I do not know “{value}”."},
-    "missing_value": {"ru": "После «{word}» нужно {needed}.", "en": "“{word}” needs {needed}."},
-    "bad_value": {
-        "ru": "Не понимаю «{value}»: после «{word}» нужно {needed}.",
-        "en": "I do not know “{value}”: “{word}” needs {needed}.",
-    },
-    "admins_only": {
-        "ru": "⛔ Эта команда доступна только администраторам.",
-        "en": "⛔ This command is for administrators only.",
-    },
+SHARED: Messages = {
+    "queue_unavailable": N_("⚠️ The task queue is unavailable, please try again in a minute. Error id: {event_id}"),
+    "internal_error": N_("😔 Something went wrong. We have been notified. Error id: {event_id}"),
+    "unknown_argument": N_("I do not know “{value}”."),
+    "missing_value": N_("“{word}” needs {needed}."),
+    "bad_value": N_("I do not know “{value}”: “{word}” needs {needed}."),
+    "admins_only": N_("⛔ This command is for administrators only."),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Self
 
+from common.i18n import LANGUAGES, Language
 from common.markets import GAME_IDS, LEVELS
 
 # Queues by kind of work (DESIGN.md §4). Interactive work (scans, self-tests) never waits behind
@@ -62,6 +63,11 @@ def _check_reply_to(task: str, reply_to: object) -> None:
         raise ContractError(f"{task}: reply_to must start with {REPLY_KEY_PREFIX!r}, got {reply_to!r}")
 
 
+def _check_language(task: str, language: object) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise ContractError(f"{task}: language must be one of {', '.join(LANGUAGES)} or null, got {language!r}")
+
+
 @dataclass(frozen=True)
 class TaskCall:
     """One task invocation as plain JSON values: ``NAME`` on ``QUEUE`` with :meth:`kwargs`."""
@@ -102,8 +108,10 @@ class ScanTask(TaskCall):
     # How to value an offer: "valuation" (buy orders and recent sales) or "suggested" (DMarket's estimate,
     # only when the user asks for it by name; labelled as such in the result).
     method: str = "valuation"
+    language: Language | None = None  # the language of the bot's "queued" reply; None: BOT_LANGUAGE
 
     def __post_init__(self) -> None:
+        _check_language(self.NAME, self.language)
         _check_type(self.NAME, "user_id", self.user_id, int)
         _check_type(self.NAME, "chat_id", self.chat_id, int)
         _check_type(self.NAME, "message_id", self.message_id, (int, type(None)))
@@ -139,8 +147,10 @@ class SelfTestTask(TaskCall):
     user_id: int
     chat_id: int
     message_id: int
+    language: Language | None = None  # the language of the bot's "queued" reply; None: BOT_LANGUAGE
 
     def __post_init__(self) -> None:
+        _check_language(self.NAME, self.language)
         for name in ("user_id", "chat_id", "message_id"):
             _check_type(self.NAME, name, getattr(self, name), int)
         unknown = [test for test in self.tests if test not in TEST_TYPES]
@@ -165,8 +175,10 @@ class CleanupTask(TaskCall):
     chat_id: int | None = None
     message_id: int | None = None
     bot_args: str = ""
+    language: Language | None = None  # the language of the bot's "queued" reply; None: BOT_LANGUAGE
 
     def __post_init__(self) -> None:
+        _check_language(self.NAME, self.language)
         for name in ("test_only", "delete", "execute"):
             _check_type(self.NAME, name, getattr(self, name), bool)
         for name in ("older_than_days", "max_actions", "chat_id", "message_id"):

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     def _check_timezone(cls, value: object) -> object:
         return None if value is None else iana_zone(str(value))
 
+    # Languages (docs/i18n.md)
+    # true: answer each user in their Telegram app's language when it is ru or en; BOT_LANGUAGE for the rest.
+    bot_language_from_user: bool = False
+
     @field_validator("sentry_dsn", mode="before")
     @classmethod
     def _check_dsn(cls, value: object) -> object:

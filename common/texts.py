@@ -1,16 +1,29 @@
-"""The tiny translation lookup both the bot and the workers use: catalogues of {"ru": ..., "en": ...}."""
+"""Text helpers both the bot and the workers use: ``shorten``, and the lookup of a module's message table.
+
+A message table maps a key to an English message marked with :func:`common.i18n.N_`; :func:`translate`
+looks it up in the reader's catalogue. The old form, ``{"key": {"ru": ..., "en": ...}}``, still works so
+that a branch written before the catalogues merges cleanly, and `make lint` fails on its Russian until it is
+converted (docs/i18n.md, "Converting a Catalogue dict").
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
 
-Language = Literal["ru", "en"]
-Catalogue = dict[str, dict[Language, str]]
+from common.i18n import Language, translator
+
+__all__ = ["Catalogue", "Language", "Messages", "shorten", "translate"]
+
+Messages = Mapping[str, str]  # key -> English msgid, marked N_("...")
+Catalogue = Mapping[str, str | Mapping[Language, str]]  # a message table, or a legacy dict not yet converted
 
 
 def translate(catalogue: Catalogue, key: str, language: Language, **values: object) -> str:
-    """The sentence ``key`` from ``catalogue`` in ``language`` with ``values`` filled in."""
-    return catalogue[key][language].format(**values)
+    """The message ``key`` of ``catalogue`` in ``language``, with ``values`` filled in."""
+    entry = catalogue[key]
+    if isinstance(entry, str):
+        return translator(language).gettext(entry, **values)
+    return entry[language].format(**values)  # legacy: the lead converts these at merge
 
 
 def shorten(text: str, limit: int) -> str:

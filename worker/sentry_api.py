@@ -92,6 +92,13 @@ class SentryUnreachable(SentryApiError):
 class SentryApiNotConfigured(ValueError):
     """SENTRY_AUTH_TOKEN, SENTRY_ORGANIZATION or SENTRY_PROJECT is missing; the message names which."""
 
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            f"set {', '.join(missing)} to use the Sentry Web API "
+            "(token scopes: event:read to list, event:write to resolve, event:admin to delete)"
+        )
+        self.missing = missing
+
 
 class SentryAuthError(SentryApiError):
     """401/403: the token is wrong or lacks the scope the call needs."""
@@ -522,10 +529,7 @@ def sentry_api_from_settings(settings: Settings, **options: Any) -> SentryApi:
         if not value
     ]
     if missing:
-        raise SentryApiNotConfigured(
-            f"set {', '.join(missing)} to use the Sentry Web API "
-            "(token scopes: event:read to list, event:write to resolve, event:admin to delete)"
-        )
+        raise SentryApiNotConfigured(missing)
     assert settings.sentry_auth_token is not None
     return SentryApi(
         settings.sentry_api_url,

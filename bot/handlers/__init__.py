@@ -1,6 +1,6 @@
 """Command handlers, one module per command family.
 
-Each module exposes ``COMMANDS`` (name -> {"ru": description, "en": description}) and
+Each module exposes ``COMMANDS`` (name -> its English description, marked ``N_``: docs/i18n.md) and
 ``handlers() -> list[BaseHandler]``. Add a new module to ``MODULES``; /start, /help and the
 Telegram command menu are built from them.
 """
@@ -13,13 +13,13 @@ from telegram.ext import Application
 
 from bot.handlers import alerts, arbitrage, basic, cleanup, selftest, status, watch
 from bot.handlers.errors import on_error
-from bot.texts import Language
+from bot.texts import Language, translate
 
 MODULES: tuple[ModuleType, ...] = (basic, arbitrage, selftest, cleanup, status, alerts, watch)
 
 
 def command_descriptions(language: Language) -> dict[str, str]:
-    return {name: texts[language] for module in MODULES for name, texts in module.COMMANDS.items()}
+    return {name: translate(module.COMMANDS, name, language) for module in MODULES for name in module.COMMANDS}
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

@@ -16,45 +16,14 @@ from bot.pending import edit_quietly, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import language, runtime_of
 from bot.slots import SlotTaken, SlotUnavailable, scan_slot
-from bot.texts import Catalogue, Language, text, translate
+from bot.texts import Language, Messages, text, translator
 from common.contract import ScanTask
+from common.i18n import N_
 from common.markets import DEFAULT_GAME, DEFAULT_LEVEL, LEVELS, canonical_game, game_names
 
 log = logging.getLogger(__name__)
 
-COMMANDS: Catalogue = {
-    "arbitrage": {
-        "ru": "поиск арбитража на DMarket: /arbitrage [игра] [уровень] [suggested]",
-        "en": "find DMarket arbitrage: /arbitrage [game] [level] [suggested]",
-    },
-}
-
-TEXTS: Catalogue = {
-    "usage": {
-        "ru": (
-            "Использование: /arbitrage [игра] [уровень] [suggested]\n"
-            "Игры: {games} (по умолчанию {game}).\nУровни: {levels} (по умолчанию {level}).\n"
-            "Цена перепродажи — лучшая заявка на покупку или медиана недавних продаж; "
-            "suggested — вместо этого оценка DMarket (suggestedPrice).\n"
-            "Например: /arbitrage dota2 pro"
-        ),
-        "en": (
-            "Usage: /arbitrage [game] [level] [suggested]\n"
-            "Games: {games} (default {game}).\nLevels: {levels} (default {level}).\n"
-            "Resale is valued at the best buy order or the median of recent sales; "
-            "suggested values at DMarket's own estimate (suggestedPrice) instead.\n"
-            "Example: /arbitrage dota2 pro"
-        ),
-    },
-    "queued": {
-        "ru": "⏳ Скан {game}/{level} в очереди. Прогресс и результат появятся в этом сообщении.",
-        "en": "⏳ Scan of {game}/{level} queued. Progress and the result will appear in this message.",
-    },
-    "already_running": {
-        "ru": "⏳ Ваш предыдущий скан ещё идёт. Дождитесь его результата, потом запустите новый.",
-        "en": "⏳ Your previous scan is still running. Wait for its result, then start a new one.",
-    },
-}
+COMMANDS: Messages = {"arbitrage": N_("scan DMarket for arbitrage: /arbitrage [game] [level] [suggested]")}
 
 
 EXPECTED = "[game] [level] [suggested]"
@@ -99,10 +68,12 @@ def parse_arguments(args: list[str]) -> ScanChoice:
 
 def usage(lang: Language, value: str | None = None) -> str:
     """The usage text, after what was not understood (shortened, so the reply always fits one message)."""
-    body = translate(
-        TEXTS,
-        "usage",
-        lang,
+    body = translator(lang).gettext(
+        "Usage: /arbitrage [game] [level] [suggested]\n"
+        "Games: {games} (default {game}).\nLevels: {levels} (default {level}).\n"
+        "Resale is valued at the best buy order or the median of recent sales; "
+        "suggested values at DMarket's own estimate (suggestedPrice) instead.\n"
+        "Example: /arbitrage dota2 pro",
         games=", ".join(game_names()),
         game=DEFAULT_GAME,
         levels=", ".join(LEVELS),
@@ -114,7 +85,7 @@ def usage(lang: Language, value: str | None = None) -> str:
 @observed_command("arbitrage")
 async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Queue a scan and answer at once; the worker edits that answer with progress and the result."""
-    lang = language(context)
+    lang = language(context, update)
     runtime = runtime_of(context)
     message, user = update.effective_message, update.effective_user
     assert message is not None
@@ -128,14 +99,20 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
 
     task_id = str(uuid.uuid4())  # the slot names this id, so only this scan's worker releases it
-    queued_text = translate(TEXTS, "queued", lang, game=choice.game, level=choice.level)
+    queued_text = translator(lang).gettext(
+        "⏳ Scan of {game}/{level} queued. Progress and the result will appear in this message.",
+        game=choice.game,
+        level=choice.level,
+    )
     try:
         # Every way out of this block gives the slot back unless the scan was queued, and leaves the reply true.
         async with (
             scan_slot(runtime.redis, user.id, task_id) as slot,
             pending_reply(message, queued_text, lang) as queued,
         ):
-            call = ScanTask(user.id, queued.chat_id, queued.message_id, choice.game, choice.level, choice.method)
+            call = ScanTask(
+                user.id, queued.chat_id, queued.message_id, choice.game, choice.level, choice.method, language=lang
+            )
             try:
                 await runtime.producer.send(call, task_id=task_id)
             except QueueUnavailable as exc:
@@ -145,7 +122,11 @@ async def arbitrage(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             slot.hand_over()
     except SlotTaken:
         command_status(ALREADY_RUNNING)
-        await message.reply_text(translate(TEXTS, "already_running", lang))
+        await message.reply_text(
+            translator(lang).gettext(
+                "⏳ Your previous scan is still running. Wait for its result, then start a new one."
+            )
+        )
     except SlotUnavailable as exc:
         command_status(UNAVAILABLE)
         # Redis is the broker too: nothing could be queued anyway. One event, one clear answer.

@@ -7,29 +7,12 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot.observed import observed_command
 from bot.runtime import language
-from bot.texts import Catalogue, Language, translate
+from bot.texts import Language, Messages, translator
+from common.i18n import N_
 
-COMMANDS: Catalogue = {
-    "start": {"ru": "приветствие и список команд", "en": "greeting and the list of commands"},
-    "help": {"ru": "список команд", "en": "the list of commands"},
-}
-
-TEXTS: Catalogue = {
-    "start": {
-        "ru": (
-            "👋 Привет! Я ищу арбитражные возможности на DMarket.\n\n"
-            "Команды:\n{commands}\n\nТяжёлая работа выполняется в фоне — я отвечаю сразу и пришлю результат."
-        ),
-        "en": (
-            "👋 Hi! I look for arbitrage opportunities on DMarket.\n\n"
-            "Commands:\n{commands}\n\nLong work runs in the background: I answer at once and send the result later."
-        ),
-    },
-    "help": {"ru": "Команды:\n{commands}", "en": "Commands:\n{commands}"},
-    "unknown": {
-        "ru": "Я понимаю только команды. Список — /help",
-        "en": "I only understand commands. The list: /help",
-    },
+COMMANDS: Messages = {
+    "start": N_("greeting and the list of commands"),
+    "help": N_("the list of commands"),
 }
 
 
@@ -42,23 +25,32 @@ def _command_list(lang: Language) -> str:
 @observed_command("start")
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Greet the user and list the commands."""
-    lang = language(context)
+    lang = language(context, update)
     assert update.effective_message is not None
-    await update.effective_message.reply_text(translate(TEXTS, "start", lang, commands=_command_list(lang)))
+    greeting = translator(lang).gettext(
+        "👋 Hi! I look for arbitrage opportunities on DMarket.\n\n"
+        "Commands:\n{commands}\n\n"
+        "Long work runs in the background: I answer at once and send the result when it is ready.",
+        commands=_command_list(lang),
+    )
+    await update.effective_message.reply_text(greeting)
 
 
 @observed_command("help")
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the commands."""
-    lang = language(context)
+    lang = language(context, update)
     assert update.effective_message is not None
-    await update.effective_message.reply_text(translate(TEXTS, "help", lang, commands=_command_list(lang)))
+    await update.effective_message.reply_text(
+        translator(lang).gettext("Commands:\n{commands}", commands=_command_list(lang))
+    )
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An unknown command or plain text in a private chat: one line pointing at /help."""
     assert update.effective_message is not None
-    await update.effective_message.reply_text(translate(TEXTS, "unknown", language(context)))
+    reply = translator(language(context, update)).gettext("I only understand commands. The list: /help")
+    await update.effective_message.reply_text(reply)
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

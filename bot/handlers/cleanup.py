@@ -1,7 +1,7 @@
 """/cleanup [test] [old N] [delete] [run]: admins preview the Sentry cleanup and can trigger it.
 
 The handler only checks, answers "queued" and enqueues; the worker runs the same cleanup as
-scripts/sentry_cleanup.py and edits the "queued" message into the preview (with a ▶️ Run button)
+scripts/sentry_cleanup.py and edits the "queued" message into the preview (with a run button)
 or the outcome.
 """
 
@@ -18,62 +18,33 @@ from bot.observed import INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE, comma
 from bot.pending import edit_markup_quietly, edit_quietly, pending, pending_reply
 from bot.producer import QueueUnavailable
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
-from bot.texts import Catalogue, Language, text, translate
+from bot.texts import Language, Messages, text, translate, translator
 from common.contract import CLEANUP_CANCEL_CALLBACK as CANCEL_CALLBACK
 from common.contract import CLEANUP_CONFIRM_CALLBACK_PREFIX as CONFIRM_CALLBACK_PREFIX
 from common.contract import CLEANUP_RUN_CALLBACK_PREFIX as RUN_CALLBACK_PREFIX
 from common.contract import MAX_OLD_DAYS, CleanupTask
+from common.i18n import N_
 
 log = logging.getLogger(__name__)
 
 EXPECTED = "[test] [old N] [delete] [run]"
 DAYS = f"a number of days from 1 to {MAX_OLD_DAYS}"
 
-COMMANDS: Catalogue = {
-    "cleanup": {
-        "ru": "очистка тестовых и старых issues в Sentry (админы)",
-        "en": "clean test and old issues out of Sentry (admins)",
-    },
-}
+COMMANDS: Messages = {"cleanup": N_("clean test and old issues out of Sentry (admins)")}
 
-TEXTS: Catalogue = {
-    "usage": {
-        "ru": (
-            "Использование: /cleanup [test] [old N] [delete] [run]\n"
-            "Без аргументов — предпросмотр: тестовые issues, resolve.\n"
-            "run — выполнить; delete — удалить вместо resolve.\n"
-            "Например: /cleanup old 30 delete"
-        ),
-        "en": (
-            "Usage: /cleanup [test] [old N] [delete] [run]\n"
-            "No arguments: a preview of test issues, resolve.\n"
-            "run executes it; delete deletes instead of resolving.\n"
-            "Example: /cleanup old 30 delete"
-        ),
-    },
-    "admins_only": {
-        "ru": "⛔ Очистка Sentry доступна только администраторам.",
-        "en": "⛔ The Sentry cleanup is for admins only.",
-    },
-    "queued_preview": {
-        "ru": "⏳ Предпросмотр очистки Sentry в очереди…",
-        "en": "⏳ Sentry cleanup preview queued…",
-    },
-    "days_needed": {
-        "ru": "число дней от 1 до 3650, например old 30",
-        "en": "a number of days from 1 to 3650, e.g. old 30",
-    },
-    "confirm_delete": {
-        "ru": "🗑 Удалить эти issues безвозвратно? Подтвердите кнопкой.",
-        "en": "🗑 Delete these issues for good? Confirm with the button.",
-    },
-    "button_confirm": {"ru": "✅ Да, удалить", "en": "✅ Yes, delete"},
-    "button_cancel": {"ru": "✖️ Отмена", "en": "✖️ Cancel"},
-    "cancelled": {"ru": "Отменено: ничего не удалено.", "en": "Cancelled: nothing was deleted."},
-    "queued_run": {
-        "ru": "⏳ Очистка Sentry ({args}) в очереди. Итог появится в этом сообщении.",
-        "en": "⏳ Sentry cleanup ({args}) queued. The outcome will appear in this message.",
-    },
+TEXTS: Messages = {
+    "usage": N_(
+        "Usage: /cleanup [test] [old N] [delete] [run]\n"
+        "No arguments: a preview that would mark the test issues resolved.\n"
+        "run carries it out; delete deletes the issues instead of resolving them.\n"
+        "Example: /cleanup old 30 delete"
+    ),
+    "admins_only": N_("⛔ The Sentry cleanup is for admins only."),
+    "queued_preview": N_("⏳ Sentry cleanup preview queued…"),
+    "days_needed": N_("a number of days from 1 to {max_days}, e.g. old 30"),
+    "confirm_delete": N_("🗑 Delete these issues for good? Confirm with the button."),
+    "cancelled": N_("Cancelled: nothing was deleted."),
+    "queued_run": N_("⏳ Sentry cleanup ({args}) queued. The outcome will appear in this message."),
 }
 
 
@@ -129,7 +100,9 @@ def usage(lang: Language, value: str | None = None) -> str:
 
 
 def usage_for(error: UsageError, lang: Language) -> str:
-    return usage_reply_for(error, translate(TEXTS, "usage", lang), lang, translate(TEXTS, "days_needed", lang))
+    return usage_reply_for(
+        error, translate(TEXTS, "usage", lang), lang, translate(TEXTS, "days_needed", lang, max_days=MAX_OLD_DAYS)
+    )
 
 
 async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, lang: Language) -> None:
@@ -142,6 +115,7 @@ async def _queue(runtime: BotRuntime, choice: CleanupChoice, queued: Message, la
         chat_id=queued.chat_id,
         message_id=queued.message_id,
         bot_args=choice.args,
+        language=lang,
     )
     try:
         await runtime.producer.send(call)
@@ -159,7 +133,7 @@ def _queued_text(choice: CleanupChoice, lang: Language) -> str:
 @observed_command("cleanup")
 async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Admins only: queue a preview (or, with ``run``, the cleanup itself) and answer at once."""
-    lang = language(context)
+    lang = language(context, update)
     message, user = update.effective_message, update.effective_user
     assert message is not None
     if not is_admin(context, user.id if user else None):
@@ -179,7 +153,7 @@ async def cleanup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @observed_command("cleanup")
 async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The preview's button: the same arguments, executed; a delete asks to confirm first; admins only."""
-    lang = language(context)
+    lang = language(context, update)
     query = update.callback_query
     assert query is not None
     assert query.data is not None
@@ -205,10 +179,12 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             [
                 [
                     InlineKeyboardButton(
-                        translate(TEXTS, "button_confirm", lang),
+                        translator(lang).pgettext("button", "✅ Yes, delete"),
                         callback_data=f"{CONFIRM_CALLBACK_PREFIX}{choice.args}"[:64],
                     ),
-                    InlineKeyboardButton(translate(TEXTS, "button_cancel", lang), callback_data=CANCEL_CALLBACK),
+                    InlineKeyboardButton(
+                        translator(lang).pgettext("button", "✖️ Cancel"), callback_data=CANCEL_CALLBACK
+                    ),
                 ]
             ]
         )
@@ -238,7 +214,7 @@ async def run_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 @observed_command("cleanup")
 async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The confirmation's "Cancel": nothing runs; the buttons go away."""
-    lang = language(context)
+    lang = language(context, update)
     query = update.callback_query
     assert query is not None
     if not is_admin(context, query.from_user.id):

@@ -38,7 +38,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(update, Update) and update.effective_message:
         try:
             await update.effective_message.reply_text(
-                text("internal_error", language(context), event_id=event_id or "-")
+                text("internal_error", language(context, update), event_id=event_id or "-")
             )
         except TelegramError:
             log.warning("Could not send the apology for Sentry event %s", event_id)

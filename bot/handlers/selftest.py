@@ -23,8 +23,9 @@ from bot.producer import QueueUnavailable
 from bot.replies import NoAnswer, ask_workers
 from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.selftest_view import WorkerAnswer, WorkerSilent, WorkerView, render_details, render_public
-from bot.texts import Catalogue, text, translate
+from bot.texts import Messages, text, translator
 from common.contract import ALL_TESTS, TEST_TYPES, SelfTestTask, SentryStatusTask
+from common.i18n import N_
 from common.observability.sdk import sentry_status
 
 log = logging.getLogger(__name__)
@@ -34,23 +35,9 @@ WORKER_STATUS_TIMEOUT_S = 3.0
 # A test run queued behind a dead worker is stale after this: the admin has long since asked again.
 TEST_RUN_EXPIRES_S = 300
 
-COMMANDS: Catalogue = {
-    "sentry_info": {"ru": "статус Sentry в боте и воркерах", "en": "Sentry status of the bot and the workers"},
-    "test_sentry": {
-        "ru": "отправить тестовые события в Sentry (админы)",
-        "en": "send test events to Sentry (admins)",
-    },
-}
-
-TEXTS: Catalogue = {
-    "usage": {
-        "ru": "Использование: /test_sentry [{values}]\nБез аргумента — all.",
-        "en": "Usage: /test_sentry [{values}]\nNo argument means all.",
-    },
-    "queued": {
-        "ru": "⏳ Тесты Sentry в очереди: {tests}. Результат появится здесь.",
-        "en": "⏳ Sentry tests queued: {tests}. The result will appear here.",
-    },
+COMMANDS: Messages = {
+    "sentry_info": N_("Sentry status of the bot and the workers"),
+    "test_sentry": N_("send test events to Sentry (admins)"),
 }
 
 
@@ -105,7 +92,7 @@ async def ask_worker(runtime: BotRuntime, timeout_s: float | None = None) -> Wor
 @observed_command("sentry_info")
 async def sentry_info(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show whether Sentry is on; admins also get both processes' details and the production checklist."""
-    lang = language(context)
+    lang = language(context, update)
     message = update.effective_message
     assert message is not None
     bot_status = sentry_status("bot").as_dict()
@@ -123,7 +110,7 @@ async def sentry_info(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 @observed_command("test_sentry")
 async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Queue test events on the `sentry` queue; the worker replaces the "queued" reply with their event ids."""
-    lang = language(context)
+    lang = language(context, update)
     message = update.effective_message
     assert message is not None
     user_id = _user_id(update)
@@ -135,11 +122,18 @@ async def test_sentry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         tests = select_tests(context.args or [])
     except UnknownTestType as exc:
         command_status(INVALID_ARGUMENT)
-        usage = translate(TEXTS, "usage", lang, values="|".join((ALL_TESTS, *TEST_TYPES)))
+        usage = translator(lang).gettext(
+            "Usage: /test_sentry [{values}]\nWithout an argument: {all}.",
+            values="|".join((ALL_TESTS, *TEST_TYPES)),
+            all=ALL_TESTS,
+        )
         await message.reply_text(usage_reply(usage, lang, exc.given))
         return
-    async with pending_reply(message, translate(TEXTS, "queued", lang, tests=", ".join(tests)), lang) as queued:
-        call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id)
+    queued_text = translator(lang).gettext(
+        "⏳ Sentry tests queued: {tests}. The result will appear here.", tests=", ".join(tests)
+    )
+    async with pending_reply(message, queued_text, lang) as queued:
+        call = SelfTestTask(tests, user_id, queued.chat_id, queued.message_id, language=lang)
         try:
             # Inside the command's transaction: the Celery integration carries the trace into the task.
             await runtime_of(context).producer.send(call, expires_s=TEST_RUN_EXPIRES_S)

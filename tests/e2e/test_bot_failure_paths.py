@@ -74,7 +74,7 @@ def test_a_failed_queued_reply_gives_the_scan_slot_back(
         assert "Код ошибки" in apology["text"]
         assert not redis_client.exists(slot_key(USER))  # not locked out for 30 minutes
         telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota2 pro")
-        telegram_sandbox.client.wait_for_text(CHAT, "Скан dota2/pro в очереди", timeout_s=10)
+        telegram_sandbox.client.wait_for_text(CHAT, "Скан dota2/pro поставлен в очередь", timeout_s=10)
     assert queues("scans") == before + 1  # only the second scan was queued
     redis_client.delete(slot_key(USER))
 
@@ -91,7 +91,7 @@ def test_a_refused_enqueue_after_the_slot_was_taken_gives_it_back_and_says_so(
     with running_bot(bot_settings):
         telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
         reply = telegram_sandbox.client.wait_for_text(CHAT, "Очередь задач недоступна", timeout_s=10)
-    assert "в очереди" in reply["history"][0]["text"]  # the "queued" reply itself was corrected
+    assert "поставлен в очередь" in reply["history"][0]["text"]  # the "queued" reply itself was corrected
     assert not redis_client.exists(slot_key(USER))
     assert queues("scans") == before
 

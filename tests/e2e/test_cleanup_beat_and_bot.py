@@ -299,8 +299,9 @@ def test_a_run_still_refused_after_its_retries_fails(
     task_id = str(uuid.uuid4())
     send_cleanup(kwargs={"test_only": True, "execute": True}, task_id=task_id)
 
-    failure = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "finished with failures", TIMEOUT_S)
+    failure = telegram_sandbox.client.wait_for_text(telegram_sandbox.admin_chat_id, "did not start", TIMEOUT_S)
     assert "cli-operator-run is already acting" in failure["text"]
+    assert "Try again when it has finished." in failure["text"]
     runs = [r for r in audit.recent_runs(audit_db) if r.run_key.startswith(task_id)]
     assert [r.status for r in runs] == ["refused"] * 3
     [event] = sentry_sandbox.client.wait_for_events(type="event", timeout_s=TIMEOUT_S)

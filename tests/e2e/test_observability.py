@@ -86,7 +86,7 @@ FAILED_SCANS = [
     pytest.param(
         "rate_limited",
         lambda sandbox: sandbox.client.throttle_next(5, retry_after_s=1),
-        "⏳ DMarket ограничивает",
+        "⏳ DMarket ограничил частоту запросов",
         "RateLimitError",
         "api",
         "warning",

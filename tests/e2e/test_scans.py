@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import json
@@ -22,10 +23,13 @@ import redis
 from celery.signals import task_retry
 from nacl.signing import SigningKey
 from sqlalchemy import select
+from telegram.ext import ApplicationBuilder
 
+from bot.app import publish_commands
 from common.contract import ScanTask
 from common.db.database import Database
 from common.db.models import Scan, ScanOpportunity
+from common.i18n import translator
 from common.markets import GAME_IDS, LEVELS
 from common.retry import RetryPolicy
 from common.scan_slot import slot_key as guard_key
@@ -269,8 +273,8 @@ def test_a_scan_stores_and_reports_exactly_the_opportunities_the_engine_predicts
     assert message["message_id"] == message_id  # the "queued" message, edited: no second message
     assert len(telegram_sandbox.client.bot_messages(CHAT)) == 1
     assert predicted[0].title in message["text"]
-    assert f"+${predicted[0].profit_cents // 100:,}." in message["text"]
-    assert any(v["text"].startswith("🔎 Сканирую dota2/pro: страница") for v in message["history"])
+    assert f"+{translator('ru').money(predicted[0].profit_cents)}" in message["text"]
+    assert any(v["text"].startswith("🔎 Сканирую dota2/pro, страница") for v in message["history"])
 
 
 def result_task_id(result: dict[str, Any], database_url: str) -> str:
@@ -327,7 +331,7 @@ def test_a_storm_longer_than_the_budget_ends_with_the_rate_limit_message(
     assert result["failure"] == "rate_limited"
     assert dmarket_sandbox.client.stats()["requests_total"] == 2  # the budget, not one request more
     assert (result["requests"], result["rate_limited"]) == (2, 2)  # the result's counters are true
-    text = final_message(telegram_sandbox, "⏳ DMarket ограничивает")["text"]
+    text = final_message(telegram_sandbox, "⏳ DMarket ограничил частоту запросов")["text"]
     assert result["sentry_event_id"] in text
     # One event, findable by its type (the tier-2 rate-limit digest), component=api, at level warning (a rate
     # limit is tier 2, not "Trading failed").
@@ -606,7 +610,7 @@ def test_arbitrage_command_end_to_end_edits_the_queued_reply_into_the_result(
         message = final_message(telegram_sandbox, "✅")
 
     assert [m["message_id"] for m in telegram_sandbox.client.bot_messages(CHAT)] == [message["message_id"]]
-    assert any("Скан dota2/pro в очереди" in v["text"] for v in message["history"])
+    assert any("Скан dota2/pro поставлен в очередь" in v["text"] for v in message["history"])
     assert predicted[0].title in message["text"]
     database = Database(sqlite_database_url)
     with database.session() as session:
@@ -636,7 +640,7 @@ def test_bad_arguments_get_usage_and_a_second_scan_is_refused_while_one_runs(
             assert scans_queued() == 0  # nothing was queued for bad input
             # No worker is running, so the first scan stays "running" while the second is asked for.
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage tf2 boost")
-            telegram_sandbox.client.wait_for_text(CHAT, "Скан tf2/boost в очереди")
+            telegram_sandbox.client.wait_for_text(CHAT, "Скан tf2/boost поставлен в очередь")
             telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage")
             telegram_sandbox.client.wait_for_text(CHAT, "предыдущий скан ещё идёт")
         texts = [m["text"] for m in telegram_sandbox.client.bot_messages(CHAT)]
@@ -705,7 +709,7 @@ def test_one_bad_listing_is_skipped_counted_and_reported_once_and_the_scan_finis
     assert result["status"] == "completed"
     assert result["skipped_listings"] == 1
     text = final_message(telegram_sandbox, "✅")["text"]
-    assert "Пропущено объявлений с некорректными данными от DMarket: 1." in text
+    assert "Пропущено 1 объявление: DMarket прислал по нему некорректные данные." in text
     [event] = transport.items("event")  # one report of the skip, no failure
     assert event["level"] == "warning"
     assert event["tags"]["component"] == "api"
@@ -758,7 +762,7 @@ def test_our_own_fully_booked_budget_is_its_own_failure_not_a_dmarket_rate_limit
 
     assert result["failure"] == "busy"
     assert dmarket_sandbox.client.requests() == []  # nothing was asked of DMarket
-    assert "общий лимит запросов к DMarket расписан" in final_message(telegram_sandbox, "⏳")["text"]
+    assert "общий лимит запросов к DMarket занят" in final_message(telegram_sandbox, "⏳")["text"]
     types = [e.get("exception", {}).get("values", [{}])[-1].get("type") for e in transport.items("event")]
     assert "RateLimitError" not in types
 
@@ -882,7 +886,7 @@ def test_the_user_is_told_when_the_scan_waits_for_dmarkets_rate_limit(
     scan(message_id, "dota2", "pro").get(timeout=TASK_TIMEOUT_S)
 
     message = final_message(telegram_sandbox, "✅")
-    assert any("DMarket просит подождать 3 с" in v["text"] for v in message["history"])
+    assert any("DMarket просит подождать 3 секунды" in v["text"] for v in message["history"])
 
 
 def test_a_scan_that_ended_exactly_at_the_page_cap_is_not_called_capped_when_sent_again(
@@ -902,6 +906,58 @@ def test_a_scan_that_ended_exactly_at_the_page_cap_is_not_called_capped_when_sen
     scan(message_id, "dota2", "pro", task_id=task_id).get(timeout=TASK_TIMEOUT_S)  # a redelivery
 
     assert first["capped"] is False
-    assert "Остановился на лимите" not in first_text
+    assert "на пределе в" not in first_text
     again = telegram_sandbox.client.bot_messages(CHAT)[-1]
     assert again["text"] == first_text  # the same final message, not "capped" this time
+
+
+def test_with_per_user_language_the_bot_and_the_worker_answer_in_the_users_language(
+    worker_thread: None,
+    scan_env: Callable[..., Settings],
+    sqlite_database_url: str,
+    dmarket_sandbox: DMarketSandbox,
+    telegram_sandbox: TelegramSandbox,
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """BOT_LANGUAGE stays Russian; an English Telegram app gets English from the bot and from the worker."""
+    settings = scan_env(sqlite_database_url)  # the worker's BOT_LANGUAGE: ru
+    predicted = expected(dmarket_sandbox, settings, "dota2", "pro")
+    with running_bot(bot_settings(telegram_sandbox, settings_factory, bot_language_from_user=True)):
+        telegram_sandbox.client.send_message(CHAT, USER, "/arbitrage dota2 pro", language_code="en-US")
+        message = final_message(telegram_sandbox, "✅")
+
+    assert any("Scan of dota2/pro queued" in v["text"] for v in message["history"])
+    assert "Checked: " in message["text"]
+    assert f"+{translator('en').money(predicted[0].profit_cents)}" in message["text"]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_with_per_user_language_each_language_gets_its_command_menu(
+    telegram_sandbox: TelegramSandbox, settings_factory: Callable[..., Settings]
+) -> None:
+    settings = bot_settings(telegram_sandbox, settings_factory, bot_language_from_user=True)
+    assert settings.telegram_bot_token is not None
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{settings.telegram_api_base_url}/bot")
+        .build()
+    )
+    since = max((r["seq"] for r in telegram_sandbox.client.requests()), default=0)
+
+    async def publish() -> None:
+        async with application:
+            await publish_commands(application, settings)
+
+    asyncio.run(publish())
+    menus = {
+        r["params"].get("language_code"): json.dumps(_json(r["params"]["commands"]), ensure_ascii=False)
+        for r in telegram_sandbox.client.requests(method="setMyCommands", since_seq=since)
+    }
+    assert set(menus) == {None, "ru", "en"}
+    assert "скан DMarket в поисках арбитража" in menus[None]  # BOT_LANGUAGE=ru for everyone else
+    assert "скан DMarket в поисках арбитража" in menus["ru"]
+    assert "scan DMarket for arbitrage" in menus["en"]

@@ -173,7 +173,7 @@ def test_a_black_holed_event_is_reported_as_not_confirmed_and_the_self_test_fail
         wait_until(lambda: failures, timeout_s=REPORT_TIMEOUT_S, what="the task's FAILURE")
 
     assert "✅" not in report["text"]
-    assert re.search(r"⚠️ error: отправлено, но Sentry не показал событие [0-9a-f]{32} за 2 с", report["text"])
+    assert re.search(r"⚠️ error: отправлено, но Sentry не показал событие [0-9a-f]{32} за 2 секунды", report["text"])
     assert "⚠️ Sentry подтвердил не все события" in report["text"]
     assert sentry_sandbox.client.events(type="event") == []  # the sandbox really stored nothing
     # Celery (and so Flower) records the failed self-test, with the reason.
@@ -243,13 +243,13 @@ def test_sentry_info_shows_both_processes_to_admins_and_only_the_status_line_to_
     assert re.search(rf"⚙️ Воркер {re.escape(worker.name)} \(pid \d+\): ✅ Sentry инициализирован", text)
     assert text.count("• DSN: 127.0.0.1, проект 1") == 2
     assert DSN_KEY not in text
-    assert text.count("• Beat-задачи как Crons: да") == 2
+    assert text.count("• Задачи по расписанию отслеживаются в Sentry Crons: да") == 2
     assert text.count("• Окружение: test") == 2
     assert "celery" in text
     assert "logging" in text
     # Not production: the production-only items say so instead of failing.
     assert text.count("✅ SENTRY_DSN задан") == 2
-    assert text.count("➖ Окружение: test — для production задайте SENTRY_ENVIRONMENT=production") == 2
+    assert text.count("➖ Окружение: test; на боевом сервере задайте SENTRY_ENVIRONMENT=production") == 2
     assert text.count(f"✅ sentry-sdk {sentry_sdk.VERSION} ≥ 1.40") == 2
 
 
@@ -263,7 +263,9 @@ def test_sentry_info_says_when_no_worker_answers(
     with running_bot(start_bot(process_env)):
         telegram_sandbox.client.send_message(ADMIN, ADMIN, "/sentry_info")
         reply = telegram_sandbox.client.wait_for_text(ADMIN, "Ни один воркер не ответил", timeout_s=10)
-    assert reply["text"].endswith("⚠️ Ни один воркер не ответил за 0.5 с. Запущен ли воркер с очередью sentry?")
+    assert reply["text"].endswith(
+        "⚠️ Ни один воркер не ответил за 0,5 с. Запущен ли воркер, который слушает очередь sentry?"
+    )
     assert reply["text"].startswith("🤖 Бот: ✅ Sentry инициализирован")
 
 

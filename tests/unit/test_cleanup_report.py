@@ -34,7 +34,7 @@ def test_already_resolved_issues_are_not_called_protected() -> None:
     )
     text = telegram_summary(report, "en")
     assert "Found: 3, to resolve: 1, protected: 0, already resolved: 2" in text
-    assert "Найдено: 3, к действию (resolve): 1, защищено: 0, уже решены: 2" in telegram_summary(report, "ru")
+    assert "Найдено: 3, отметить решёнными: 1, под защитой: 0, уже решены: 2" in telegram_summary(report, "ru")
 
 
 def test_long_titles_are_cut_between_words_with_an_ellipsis() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.arbitrage import ScanChoice, UsageError, parse_arguments, usage
+from common.i18n import translator
 from common.observability.failures import FAILURES
 from worker.arbitrage.engine import Opportunity
-from worker.arbitrage.messages import MAX_MESSAGE_UTF16, dollars, failure_text, percent, result_text, utf16_len
+from worker.arbitrage.messages import MAX_MESSAGE_UTF16, failure_text, result_text, utf16_len
 
 
 def opportunity(n: int, title: str = "AK-47 | Redline") -> Opportunity:
@@ -15,8 +16,11 @@ def opportunity(n: int, title: str = "AK-47 | Redline") -> Opportunity:
 
 
 def test_money_and_percentages_are_exact() -> None:
-    assert (dollars(123_405), dollars(5), dollars(-250)) == ("$1,234.05", "$0.05", "-$2.50")
-    assert (percent(1234), percent(5), percent(10_000)) == ("12.34%", "0.05%", "100.00%")
+    en, ru = translator("en"), translator("ru")
+    assert (en.money(123_405), en.money(5), en.money(-250)) == ("$1,234.05", "$0.05", "-$2.50")
+    assert (ru.money(123_405), ru.money(5), ru.money(-250)) == ("1\xa0234,05\xa0$", "0,05\xa0$", "-2,50\xa0$")
+    assert (en.percent(1234), en.percent(5), en.percent(10_000)) == ("12.34%", "0.05%", "100%")
+    assert (ru.percent(1234), ru.percent(5), ru.percent(10_000)) == ("12,34\xa0%", "0,05\xa0%", "100\xa0%")
 
 
 def test_the_result_lists_the_best_with_prices_and_escapes_titles() -> None:
@@ -31,7 +35,7 @@ def test_the_result_lists_the_best_with_prices_and_escapes_titles() -> None:
         fee_bp=700,
         min_profit_bp=700,
     )
-    assert text.startswith("✅ <b>csgo/standard</b>: 1 opportunities among 287 items (3 pages)")
+    assert text.startswith("✅ <b>csgo/standard</b>: 1 opportunity\nChecked: 287 items on 3 pages.")
     assert "&lt;b&gt;Bad&lt;/b&gt; &amp; Co" in text
     assert "<b>Bad</b>" not in text
     assert "buy $10.01 → sell $15.00 ($13.95 after fee): <b>+$3.94</b> (39.36%)" in text
@@ -46,8 +50,8 @@ def test_a_result_never_exceeds_one_telegram_message() -> None:
     assert utf16_len(text) <= MAX_MESSAGE_UTF16
     shown = text.count("\n    купить ")
     assert 0 < shown < 50
-    assert f"…и ещё {200 - shown}." in text
-    assert "лимите в 100 страниц" in text
+    assert f"…и ещё {200 - shown} возможност" in text
+    assert "на пределе в 100 страниц:" in text
 
 
 def test_nothing_found_says_what_was_looked_for() -> None:
@@ -55,7 +59,7 @@ def test_nothing_found_says_what_was_looked_for() -> None:
         "en", game="rust", level="boost", opportunities=[], items=5, pages=1, capped=False, fee_bp=1000,
         min_profit_bp=1000,
     )  # fmt: skip
-    assert "Nothing with a profit of at least 10.00% after the 10.00% fee." in text
+    assert "Nothing with a profit of at least 10% after the 10% fee." in text
 
 
 def test_failures_name_the_scan_and_the_event_id_in_both_languages() -> None:
@@ -128,12 +132,19 @@ def test_a_hostile_title_never_breaks_the_markup_or_the_limit(title: str) -> Non
     )
     plain, _entities = parse_html(text)  # raises on a split tag or entity, as Telegram answers 400
     assert telegram_utf16_len(plain) <= MAX_MESSAGE_UTF16
-    assert "Пропущено объявлений с некорректными данными от DMarket: 3." in text
+    assert "Пропущено 3 объявления: DMarket прислал по ним некорректные данные." in text
 
 
 @pytest.mark.parametrize(
     ("seconds", "ru", "en"),
-    [(None, "пару минут", "a couple of minutes"), (0.2, "1 с", "1s"), (40, "40 с", "40s"), (3600, "60 мин", "60 min")],
+    [
+        (None, "пару минут", "a couple of minutes"),
+        (0.2, "1 секунду", "1 second"),
+        (40, "40 секунд", "40 seconds"),
+        (62, "62 секунды", "62 seconds"),
+        (3600, "60 минут", "60 minutes"),
+        (7260, "121 минуту", "121 minutes"),
+    ],
 )
 def test_failures_name_the_real_wait(seconds: float | None, ru: str, en: str) -> None:
     assert f"Попробуйте через {ru}." in failure_text("ru", "rate_limited", "csgo", "pro", "e1", wait_s=seconds)
@@ -142,5 +153,5 @@ def test_failures_name_the_real_wait(seconds: float | None, ru: str, en: str) ->
 
 def test_our_own_full_budget_is_not_called_dmarkets_rate_limit() -> None:
     busy = failure_text("en", "busy", "csgo", "pro", "e1", wait_s=75)
-    assert "shared DMarket request budget is booked 75s ahead" in busy
+    assert "shared DMarket request budget is booked 75 seconds ahead" in busy
     assert "rate-limiting us" not in busy

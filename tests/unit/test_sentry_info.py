@@ -58,7 +58,7 @@ def test_admins_see_each_process_with_its_checklist() -> None:
         "• sentry-sdk: 2.19.0",
         "Production checklist:",
         "❌ SENTRY_DSN is not set",
-        "➖ Environment: development — for production set SENTRY_ENVIRONMENT=production",
+        "➖ Environment: development; for production set SENTRY_ENVIRONMENT=production",
         "➖ Traces sample rate 1 (the 0.1 limit applies in production only)",
         "✅ sentry-sdk 2.19.0 ≥ 1.40",
     ]
@@ -72,18 +72,23 @@ def test_in_russian_every_label_reads_naturally() -> None:
         "• Релиз: —",
         "• Доля трассируемых транзакций: 1",
         "• sentry-sdk: 2.19.0",
-        "Чек-лист production:",
+        "Проверка перед боевым запуском:",
         "❌ SENTRY_DSN не задан",
-        "➖ Окружение: development — для production задайте SENTRY_ENVIRONMENT=production",
-        "➖ Доля трассируемых транзакций 1 (предел 0.1 — только для production)",
+        "➖ Окружение: development; на боевом сервере задайте SENTRY_ENVIRONMENT=production",
+        "➖ Доля трассируемых транзакций 1 (предел 0,1 действует только на боевом сервере)",
     ]
     assert "Traces" not in text
     assert "Environment" not in text
+    assert "production:" not in text
 
 
 def test_while_waiting_and_when_no_worker_answers_it_says_so() -> None:
     assert render_details(ON, None, "ru").endswith("\n\n⏳ Спрашиваю воркеры (очередь sentry)…")
     silent = render_details(ON, WorkerSilent("no_worker", timeout_s=3.0), "en")
-    assert silent.endswith("\n\n⚠️ No worker answered within 3s. Is a worker consuming the sentry queue?")
+    assert silent.endswith("\n\n⚠️ No worker answered within 3 seconds. Is a worker consuming the sentry queue?")
+    russian = render_details(ON, WorkerSilent("no_worker", timeout_s=3.0), "ru")
+    assert russian.endswith(
+        "\n\n⚠️ Ни один воркер не ответил за 3 секунды. Запущен ли воркер, который слушает очередь sentry?"
+    )
     unavailable = render_details(ON, WorkerSilent("queue_unavailable", event_id="abc"), "en")
     assert unavailable.endswith("⚠️ The task queue is unavailable; workers were not asked. Error id: abc")

@@ -76,7 +76,7 @@ def test_report_lists_each_event_with_its_link_the_trace_and_where_to_search() -
         "🧪 Тесты Sentry: error, division",
         f"✅ error: доставлено, событие {EVENT_ID} — ValueError: Test error: x",
         f"   https://acme.sentry.io/issues/?query={EVENT_ID}",
-        "❌ division: тест сам упал с KeyError, см. логи воркера",
+        "❌ division: сам тест упал с ошибкой KeyError, подробности в логах воркера",
         "Трасса: " + "f" * 32,
         "В Sentry: Issues → поиск test:true source:test_sentry",
     ]
@@ -86,7 +86,7 @@ def test_report_in_english_without_organization_has_no_links() -> None:
     report = format_report([EventOutcome("error", event_id=EVENT_ID, delivery=Delivery.UNCHECKED)], "en")
     assert report.splitlines() == [
         "🧪 Sentry tests: error",
-        f"📤 error: sent, event {EVENT_ID} (checking delivery takes SENTRY_AUTH_TOKEN with project:read)",
+        f"📤 error: sent, event {EVENT_ID} (to check its delivery, set SENTRY_AUTH_TOKEN with project:read)",
         "In Sentry: Issues → search test:true source:test_sentry",
     ]
 
@@ -105,7 +105,7 @@ def test_an_event_sentry_never_shows_is_not_confirmed_and_the_report_says_it_may
         [EventOutcome("error", event_id=EVENT_ID, delivery=Delivery.NOT_CONFIRMED)], "en", confirm_timeout_s=15
     )
     assert report.splitlines()[1:3] == [
-        f"⚠️ error: sent, but Sentry did not show event {EVENT_ID} within 15s; it may be lost",
+        f"⚠️ error: sent, but Sentry did not show event {EVENT_ID} within 15 seconds; it may be lost",
         "⚠️ Sentry did not confirm every event: check SENTRY_DSN, Sentry's reachability and the project's limits.",
     ]
     assert "✅" not in report

@@ -38,7 +38,7 @@ class Progress:
 
     def page(self, pages: int, items: int, found: int) -> None:
         self._page = pages
-        language = self._resources.settings.bot_language
+        language = self._request.reply_language(self._resources.settings.bot_language)
         request = self._request
         self._edit(messages.progress_text(language, request.game, request.level, pages, items, found), 0.0)
 
@@ -50,12 +50,12 @@ class Progress:
 
     def resumed(self) -> None:
         """The scan starts again: its earlier run was cut off (the worker stopped, Redis went away)."""
-        language = self._resources.settings.bot_language
+        language = self._request.reply_language(self._resources.settings.bot_language)
         self._edit(messages.resumed_text(language, self._request.game, self._request.level), 1.5)
 
     def waiting(self, wait_s: float) -> None:
         """Worth a second in the chat's queue: the scan is about to sit still for ``wait_s`` (at least 2 s)."""
-        language = self._resources.settings.bot_language
+        language = self._request.reply_language(self._resources.settings.bot_language)
         request = self._request
         self._edit(messages.waiting_text(language, request.game, request.level, self._page + 1, wait_s), 1.5)
 

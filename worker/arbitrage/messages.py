@@ -5,207 +5,115 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from common.observability.failures import FAILURES
-from common.texts import Catalogue, Language, shorten, translate
+from common.i18n import N_, Language, Translator, translator
+from common.texts import Messages, shorten, translate
 from worker.arbitrage.engine import INSTANT, LISTING, SUGGESTED, Opportunity
 
 MAX_MESSAGE_UTF16 = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
 TOP_N = 10
 MAX_TITLE_CHARS = 200  # a hostile listing title must not crowd out the rest of the message
 
-TEXTS: Catalogue = {
-    "progress": {
-        "ru": "🔎 Сканирую {game}/{level}: страница {page}, {items} предметов, {found} возможностей",
-        "en": "🔎 Scanning {game}/{level}: page {page}, {items} items, {found} opportunities",
-    },
-    "header": {
-        "ru": "✅ <b>{game}/{level}</b>: {found} возможностей среди {items} предметов (страниц: {pages})",
-        "en": "✅ <b>{game}/{level}</b>: {found} opportunities among {items} items ({pages} pages)",
-    },
-    "line": {
-        "ru": (
-            "{n}. <b>{title}</b>\n"
-            "    купить {price} → продать {sell} (после комиссии {proceeds}): <b>+{profit}</b> ({percent})"
-        ),
-        "en": (
-            "{n}. <b>{title}</b>\n    buy {price} → sell {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
-        ),
-    },
-    # The basis of each valued opportunity: what it resells for, and why we believe it.
-    "line_instant": {
-        "ru": (
-            "{n}. <b>{title}</b>\n"
-            "    купить {price} → продажа в заявку {sell} (после комиссии {proceeds}): <b>+{profit}</b> ({percent})"
-            " · заявок: {orders}"
-        ),
-        "en": (
-            "{n}. <b>{title}</b>\n"
-            "    buy {price} → sale into a buy order {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
-            " · buy orders: {orders}"
-        ),
-    },
-    "line_listing": {
-        "ru": (
-            "{n}. <b>{title}</b>\n"
-            "    купить {price} → медиана {sales} продаж за {days} дн. {sell} (после комиссии {proceeds}): "
-            "<b>+{profit}</b> ({percent}) · ликвидность: {liquidity} продаж за {days} дн."
-        ),
-        "en": (
-            "{n}. <b>{title}</b>\n"
-            "    buy {price} → median of {sales} sales in {days} d {sell} ({proceeds} after fee): "
-            "<b>+{profit}</b> ({percent}) · liquidity: {liquidity} sales in {days} d"
-        ),
-    },
-    "method_suggested": {
-        "ru": "ℹ️ Оценка по suggestedPrice — собственной оценке DMarket, а не по реальным заявкам и продажам.",
-        "en": "ℹ️ Valued at suggestedPrice: DMarket's own estimate, not real buy orders and sales.",
-    },
-    "valuing": {
-        "ru": "🔎 Оцениваю {game}/{level} по заявкам и продажам: {done} из {total} названий",
-        "en": "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {total} titles",
-    },
-    "skipped_valuations": {
-        "ru": "⚠️ Пропущено цен и продаж с некорректными данными от DMarket: {count}.",
-        "en": "⚠️ Prices and sales skipped because DMarket sent malformed data: {count}.",
-    },
-    "none": {
-        "ru": "Ничего с прибылью от {min_profit} после комиссии {fee} не нашлось.",
-        "en": "Nothing with a profit of at least {min_profit} after the {fee} fee.",
-    },
-    "more": {"ru": "…и ещё {rest}.", "en": "…and {rest} more."},
-    "capped": {
-        "ru": "⚠️ Остановился на лимите в {pages} страниц: дальше диапазон не просмотрен.",
-        "en": "⚠️ Stopped at the limit of {pages} pages: the rest of the range was not scanned.",
-    },
-    "resumed": {
-        "ru": "🔁 Предыдущая попытка скана {game}/{level} прервалась (воркер остановился) — сканирую заново…",
-        "en": "🔁 The last attempt at the {game}/{level} scan was cut off (its worker stopped); scanning again…",
-    },
-    "interrupted": {
-        "ru": (
-            "😔 Скан {game}/{level} прервался и не завершился: воркер останавливался, не закончив его. "
-            "Запустите /arbitrage ещё раз. Код ошибки: {event_id}"
-        ),
-        "en": (
-            "😔 The {game}/{level} scan was cut off and did not finish: its worker stopped before the end. "
-            "Please run /arbitrage again. Error id: {event_id}"
-        ),
-    },
-    "rate_limited": {
-        "ru": (
-            "⏳ DMarket ограничивает частоту запросов, скан {game}/{level} прерван. "
-            "Попробуйте через {wait}. Код ошибки: {event_id}"
-        ),
-        "en": (
-            "⏳ DMarket is rate-limiting us, the {game}/{level} scan stopped. Try again in {wait}. Error id: {event_id}"
-        ),
-    },
-    "dmarket_held": {
-        "ru": (
-            "⛔ DMarket попросил не обращаться к нему ещё {wait}: до тех пор сканы не запускаются, "
-            "операторы уже знают. Скан {game}/{level} не выполнен. Попробуйте через {wait}. Код ошибки: {event_id}"
-        ),
-        "en": (
-            "⛔ DMarket asked us to stay away for another {wait}; no scan can run until then, and the operators "
-            "know. The {game}/{level} scan did not run. Please try again in {wait}. Error id: {event_id}"
-        ),
-    },
-    "busy": {
-        "ru": (
-            "⏳ Сейчас идёт много сканов: общий лимит запросов к DMarket расписан на {wait} вперёд, "
-            "скан {game}/{level} не начат. Попробуйте позже. Код ошибки: {event_id}"
-        ),
-        "en": (
-            "⏳ Many scans are running: the shared DMarket request budget is booked {wait} ahead, "
-            "so the {game}/{level} scan did not start. Please try later. Error id: {event_id}"
-        ),
-    },
-    "waiting": {
-        "ru": "⏳ DMarket просит подождать {wait}: скан {game}/{level} продолжится сам (страница {page}).",
-        "en": "⏳ DMarket asks us to wait {wait}: the {game}/{level} scan will go on by itself (page {page}).",
-    },
-    "skipped_listings": {
-        "ru": "⚠️ Пропущено объявлений с некорректными данными от DMarket: {count}.",
-        "en": "⚠️ Listings skipped because DMarket sent malformed data: {count}.",
-    },
-    "seconds": {"ru": "{n} с", "en": "{n}s"},
-    "minutes": {"ru": "{n} мин", "en": "{n} min"},
-    "couple_of_minutes": {"ru": "пару минут", "en": "a couple of minutes"},
-    "auth_failed": {
-        "ru": (
-            "🔑 DMarket отклонил API-ключи, скан {game}/{level} не выполнен. "
-            "Администраторы уже знают. Код ошибки: {event_id}"
-        ),
-        "en": (
-            "🔑 DMarket rejected the API keys, the {game}/{level} scan did not run. "
-            "The administrators know. Error id: {event_id}"
-        ),
-    },
-    "not_configured": {
-        "ru": "🔑 API-ключи DMarket не настроены, скан {game}/{level} невозможен. Код ошибки: {event_id}",
-        "en": "🔑 DMarket API keys are not configured, the {game}/{level} scan cannot run. Error id: {event_id}",
-    },
-    "dmarket_down": {
-        "ru": "📡 DMarket не отвечает, скан {game}/{level} прерван. Попробуйте позже. Код ошибки: {event_id}",
-        "en": "📡 DMarket is not responding, the {game}/{level} scan stopped. Please try later. Error id: {event_id}",
-    },
-    "timeout": {
-        "ru": "⌛ Скан {game}/{level} не уложился во время и остановлен. Код ошибки: {event_id}",
-        "en": "⌛ The {game}/{level} scan ran out of time and was stopped. Error id: {event_id}",
-    },
-    "database": {
-        "ru": "🗄️ База данных недоступна, скан {game}/{level} не сохранён. Попробуйте позже. Код ошибки: {event_id}",
-        "en": "🗄️ The database is unavailable, the {game}/{level} scan was not saved. Try later. Error id: {event_id}",
-    },
-    "internal": {
-        "ru": "😔 Скан {game}/{level} не удался. Мы уже знаем об этом. Код ошибки: {event_id}",
-        "en": "😔 The {game}/{level} scan failed. We have been notified. Error id: {event_id}",
-    },
+# The scan's failures, by kind (common/observability/failures.py): {wait} is a duration, "in 40 seconds".
+TEXTS: Messages = {
+    "interrupted": N_(
+        "😔 The {game}/{level} scan was cut off and did not finish: its worker stopped before the end. "
+        "Please run /arbitrage again. Error id: {event_id}"
+    ),
+    "dmarket_held": N_(
+        "⛔ DMarket asked us to stay away for another {wait}; no scan can run until then, and the operators "
+        "know. The {game}/{level} scan did not run. Please try again in {wait}. Error id: {event_id}"
+    ),
+    "rate_limited": N_(
+        "⏳ DMarket is limiting how often we may ask, so the {game}/{level} scan stopped. "
+        "Try again in {wait}. Error id: {event_id}"
+    ),
+    "busy": N_(
+        "⏳ Many scans are running: the shared DMarket request budget is booked {wait} ahead, "
+        "so the {game}/{level} scan did not start. Please try later. Error id: {event_id}"
+    ),
+    "auth_failed": N_(
+        "🔑 DMarket rejected the API keys, so the {game}/{level} scan did not run. "
+        "The administrators know. Error id: {event_id}"
+    ),
+    "not_configured": N_(
+        "🔑 DMarket API keys are not configured, so the {game}/{level} scan cannot run. Error id: {event_id}"
+    ),
+    "dmarket_down": N_(
+        "📡 DMarket is not responding, so the {game}/{level} scan stopped. Please try later. Error id: {event_id}"
+    ),
+    "timeout": N_("⌛ The {game}/{level} scan ran out of time and was stopped. Error id: {event_id}"),
+    "database": N_(
+        "🗄️ The database is unavailable, so the {game}/{level} scan was not saved. Please try later. "
+        "Error id: {event_id}"
+    ),
+    "internal": N_("😔 The {game}/{level} scan failed. We have been notified. Error id: {event_id}"),
 }
-FAILURE_KEYS = frozenset(FAILURES)  # every scan failure of the failure table has its text (tests/unit)
-
-
-def dollars(cents: int) -> str:
-    """$1,234.05 from 123405; exact, no float."""
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(cents), 100)
-    return f"{sign}${whole:,}.{rest:02d}"
-
-
-def percent(bp: int) -> str:
-    """12.34% from 1234 basis points."""
-    whole, rest = divmod(bp, 100)
-    return f"{whole}.{rest:02d}%"
+FAILURE_KEYS = frozenset(TEXTS)  # every scan failure of the failure table has its text (tests/unit)
 
 
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _items(t: Translator, items: int) -> str:
+    return t.ngettext("{n} item", "{n} items", items)
+
+
+def _opportunities(t: Translator, found: int) -> str:
+    return t.ngettext("{n} opportunity", "{n} opportunities", found)
+
+
 def progress_text(lang: Language, game: str, level: str, page: int, items: int, found: int) -> str:
-    return translate(TEXTS, "progress", lang, game=game, level=level, page=page, items=items, found=found)
+    t = translator(lang)
+    return t.gettext(
+        "🔎 Scanning {game}/{level}, page {page}. Checked: {items}; found: {found}.",
+        game=game,
+        level=level,
+        page=t.number(page),
+        items=_items(t, items),
+        found=_opportunities(t, found),
+    )
 
 
 def valuing_text(lang: Language, game: str, level: str, done: int, total: int) -> str:
-    return translate(TEXTS, "valuing", lang, game=game, level=level, done=done, total=total)
+    t = translator(lang)
+    return t.ngettext(
+        "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {n} title",
+        "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {n} titles",
+        total,
+        game=game,
+        level=level,
+        done=t.number(done),
+    )
+
+
+def percent(basis_points: int, lang: Language = "en") -> str:
+    """A share in basis points as the locale writes percentages (integer inside: 1234 → 12.34 %)."""
+    return translator(lang).percent(basis_points)
 
 
 def duration(lang: Language, seconds: float | None) -> str:
-    """A wait as people say it: "40 с", "3 мин"; unknown: "a couple of minutes"."""
-    if seconds is None:
-        return translate(TEXTS, "couple_of_minutes", lang)
-    whole = max(1, round(seconds))
-    if whole < 120:
-        return translate(TEXTS, "seconds", lang, n=whole)
-    return translate(TEXTS, "minutes", lang, n=-(-whole // 60))
+    """A wait as people say it: "40 seconds", "3 minutes"; unknown: "a couple of minutes"."""
+    return translator(lang).duration(seconds)
 
 
 def waiting_text(lang: Language, game: str, level: str, page: int, wait_s: float) -> str:
-    return translate(TEXTS, "waiting", lang, game=game, level=level, page=page, wait=duration(lang, wait_s))
+    t = translator(lang)
+    return t.gettext(
+        "⏳ DMarket asks us to wait {wait}: the {game}/{level} scan will go on by itself (page {page}).",
+        wait=t.duration(wait_s),
+        game=game,
+        level=level,
+        page=t.number(page),
+    )
 
 
 def resumed_text(lang: Language, game: str, level: str) -> str:
-    return translate(TEXTS, "resumed", lang, game=game, level=level)
+    return translator(lang).gettext(
+        "🔁 The last attempt at the {game}/{level} scan was cut off (its worker stopped); scanning again…",
+        game=game,
+        level=level,
+    )
 
 
 def failure_text(
@@ -238,18 +146,50 @@ def result_text(
     Within Telegram's limit by construction: every title is shortened before it is escaped, and the budget is
     counted in UTF-16 units on the text with its markup, which is never shorter than the text Telegram counts.
     """
-    header = translate(
-        TEXTS, "header", lang, game=game, level=level, found=len(opportunities), items=items, pages=pages
+    t = translator(lang)
+    # TRANSLATORS: ends "Checked: 287 items on 3 pages."; in Russian the prepositional case.
+    pages_read = t.npgettext("checked on", "{n} page", "{n} pages", pages)
+    header = t.gettext(
+        "✅ <b>{game}/{level}</b>: {found}\nChecked: {items} on {pages}.",
+        game=game,
+        level=level,
+        found=_opportunities(t, len(opportunities)),
+        items=_items(t, items),
+        pages=pages_read,
     )
-    tail = [translate(TEXTS, "capped", lang, pages=pages)] if capped else []
+    tail = []
+    if capped:
+        tail.append(
+            t.ngettext(
+                "⚠️ Stopped at the limit of {n} page: the rest of the price range was not scanned.",
+                "⚠️ Stopped at the limit of {n} pages: the rest of the price range was not scanned.",
+                pages,
+            )
+        )
     if skipped:
-        tail.append(translate(TEXTS, "skipped_listings", lang, count=skipped))
+        tail.append(
+            t.ngettext(
+                "⚠️ {n} listing skipped: DMarket sent malformed data for it.",
+                "⚠️ {n} listings skipped: DMarket sent malformed data for them.",
+                skipped,
+            )
+        )
     if skipped_valuations:
-        tail.append(translate(TEXTS, "skipped_valuations", lang, count=skipped_valuations))
+        tail.append(
+            t.ngettext(
+                "⚠️ {n} price or sale skipped because DMarket sent malformed data.",
+                "⚠️ {n} prices and sales skipped because DMarket sent malformed data.",
+                skipped_valuations,
+            )
+        )
     if method == SUGGESTED:
-        tail.append(translate(TEXTS, "method_suggested", lang))
+        tail.append(t.gettext("ℹ️ Valued at suggestedPrice: DMarket's own estimate, not real buy orders and sales."))
     if not opportunities:
-        none = translate(TEXTS, "none", lang, min_profit=percent(min_profit_bp), fee=percent(fee_bp))
+        none = t.gettext(
+            "Nothing with a profit of at least {min_profit} after the {fee} fee.",
+            min_profit=t.percent(min_profit_bp),
+            fee=t.percent(fee_bp),
+        )
         return "\n\n".join([header, none, *tail])
     lines = fitting_lines(lang, opportunities, top_n, used=utf16_len("\n\n".join([header, *tail])))
     return "\n\n".join([header, "\n".join(lines), *tail])
@@ -257,38 +197,56 @@ def result_text(
 
 def fitting_lines(lang: Language, opportunities: Sequence[Opportunity], top_n: int, used: int) -> list[str]:
     """The best ``top_n`` opportunities' lines that fit beside ``used`` UTF-16 units, then "...and N more"."""
+    t = translator(lang)
     lines: list[str] = []
     # Reserve room for the "...and N more" line and the separators, so cutting lines keeps the message valid.
     budget = MAX_MESSAGE_UTF16 - used - 64
     for n, opportunity in enumerate(opportunities[:top_n], start=1):
-        line = opportunity_line(lang, n, opportunity)
+        line = _line(t, n, opportunity)
         if utf16_len(line) + 1 > budget:
             break
         budget -= utf16_len(line) + 1
         lines.append(line)
     rest = len(opportunities) - len(lines)
     if rest:
-        lines.append(translate(TEXTS, "more", lang, rest=rest))
+        lines.append(t.ngettext("…and {n} more opportunity.", "…and {n} more opportunities.", rest))
     return lines
 
 
-def opportunity_line(lang: Language, n: int, opportunity: Opportunity) -> str:
+def _line(t: Translator, n: int, opportunity: Opportunity) -> str:
     """One numbered opportunity with its basis (buy order, sales median or DMarket's estimate) and liquidity."""
-    key = {INSTANT: "line_instant", LISTING: "line_listing"}.get(opportunity.basis, "line")
-    liquidity = f"{opportunity.liquidity}+" if opportunity.liquidity_saturated else str(opportunity.liquidity)
-    return translate(
-        TEXTS,
-        key,
-        lang,
-        n=n,
-        title=escape(shorten(opportunity.title, MAX_TITLE_CHARS), quote=False),
-        price=dollars(opportunity.price_cents),
-        sell=dollars(opportunity.resale_price_cents),
-        proceeds=dollars(opportunity.proceeds_cents),
-        profit=dollars(opportunity.profit_cents),
-        percent=percent(opportunity.profit_bp),
-        orders=opportunity.liquidity,
-        sales=opportunity.sales_used,
-        days=opportunity.window_days,
-        liquidity=liquidity,
+    common = {
+        "position": n,
+        "title": escape(shorten(opportunity.title, MAX_TITLE_CHARS), quote=False),
+        "price": t.money(opportunity.price_cents),
+        "sell": t.money(opportunity.resale_price_cents),
+        "proceeds": t.money(opportunity.proceeds_cents),
+        "profit": t.money(opportunity.profit_cents),
+        "percent": t.percent(opportunity.profit_bp),
+    }
+    if opportunity.basis == INSTANT:
+        return t.gettext(
+            "{position}. <b>{title}</b>\n"
+            "    buy {price} → sale into a buy order {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})"
+            " · buy orders: {orders}",
+            orders=t.number(opportunity.liquidity),
+            **common,
+        )
+    if opportunity.basis == LISTING:
+        liquidity = t.ngettext("{n} sale", "{n} sales", opportunity.liquidity)
+        if opportunity.liquidity_saturated:
+            liquidity = t.ngettext("{n}+ sale", "{n}+ sales", opportunity.liquidity)
+        return t.gettext(
+            "{position}. <b>{title}</b>\n"
+            "    buy {price} → median of {sales} in {days} {sell} ({proceeds} after fee): "
+            "<b>+{profit}</b> ({percent}) · liquidity: {liquidity} in {days}",
+            sales=t.ngettext("{n} sale", "{n} sales", opportunity.sales_used),
+            days=t.ngettext("{n} day", "{n} days", opportunity.window_days),
+            liquidity=liquidity,
+            **common,
+        )
+    return t.gettext(
+        "{position}. <b>{title}</b>\n"
+        "    buy {price} → sell {sell} ({proceeds} after fee): <b>+{profit}</b> ({percent})",
+        **common,
     )

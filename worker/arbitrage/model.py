@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from common.contract import ScanTask
+from common.i18n import Language
 from worker.arbitrage.engine import Opportunity
 from worker.dmarket.models import RequestStats
 
@@ -21,14 +22,21 @@ class ScanRequest:
     game: str
     level: str
     method: str = "valuation"
+    language: Language | None = None  # the user's reply language; None: BOT_LANGUAGE
 
     def __post_init__(self) -> None:
         if not self.task_id:
             raise ValueError("task_id must be the Celery task id, got an empty string")
 
+    def reply_language(self, default: Language) -> Language:
+        """The language to write to this user in: theirs when the bot sent it, else ``default`` (BOT_LANGUAGE)."""
+        return self.language or default
+
     @classmethod
     def of(cls, task_id: str, call: ScanTask) -> ScanRequest:
-        return cls(task_id, call.user_id, call.chat_id, call.message_id, call.game, call.level, call.method)
+        return cls(
+            task_id, call.user_id, call.chat_id, call.message_id, call.game, call.level, call.method, call.language
+        )
 
 
 @dataclass

@@ -263,7 +263,7 @@ def _result_text(
     settings: Settings, request: ScanRequest, rules: Rules, outcome: ScanOutcome, opportunities: Sequence[Opportunity]
 ) -> str:
     return messages.result_text(
-        settings.bot_language,
+        request.reply_language(settings.bot_language),
         game=request.game,
         level=request.level,
         opportunities=opportunities,
@@ -283,7 +283,11 @@ def _ended_text(resources: Resources, request: ScanRequest, rules: Rules, ended:
     if ended.status == store.FAILED:
         kind = ended.failure or "internal"
         return messages.failure_text(
-            resources.settings.bot_language, kind, request.game, request.level, ended.sentry_event_id
+            request.reply_language(resources.settings.bot_language),
+            kind,
+            request.game,
+            request.level,
+            ended.sentry_event_id,
         )
     assert ended.scan_id is not None
     opportunities = store.stored_opportunities(resources.database, ended.scan_id)
@@ -305,7 +309,12 @@ def fail_scan(resources: Resources, request: ScanRequest, attempt: Attempt, erro
         except Exception as exc:  # the database may be what failed; the user must still hear of it
             log.warning("Could not record the failure of scan %s: %r", attempt.scan_id, exc)
     text = messages.failure_text(
-        resources.settings.bot_language, kind, request.game, request.level, event_id, wait_s=_wait_of(error)
+        request.reply_language(resources.settings.bot_language),
+        kind,
+        request.game,
+        request.level,
+        event_id,
+        wait_s=_wait_of(error),
     )
     try:
         deliver(resources, request, text)

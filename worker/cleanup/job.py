@@ -6,12 +6,21 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from common.i18n import Language
 from common.observability.failures import failure
 from common.observability.sdk import capture_failure
-from common.texts import translate
 from worker.app import TaskFailed
 from worker.cleanup import audit
-from worker.cleanup.report import REPORT_TEXTS, run_button, telegram_failure, telegram_summary, telegram_waiting
+from worker.cleanup.report import (
+    database_down_reason,
+    lock_held_reason,
+    not_configured_reason,
+    record_text,
+    run_button,
+    telegram_failure,
+    telegram_summary,
+    telegram_waiting,
+)
 from worker.cleanup.runner import CleanupContext, CleanupReport, CleanupRequest, LockHeld, run_cleanup
 from worker.resources import Resources
 from worker.sentry_api import SentryApiNotConfigured
@@ -50,6 +59,7 @@ class ReplyTo:
     chat_id: int
     message_id: int
     bot_args: str = ""
+    language: Language | None = None  # the user's, when the bot answers each user in their own language
 
 
 def _notify(resources: Resources, run_key: str, text: str, reply_to: ReplyTo | None, offer_run: bool) -> None:
@@ -61,7 +71,8 @@ def _notify(resources: Resources, run_key: str, text: str, reply_to: ReplyTo | N
             markup = None
             if offer_run:
                 delete = "delete" in reply_to.bot_args.split()
-                markup = {"inline_keyboard": [[run_button(settings.bot_language, delete, reply_to.bot_args)]]}
+                language = reply_to.language or settings.bot_language
+                markup = {"inline_keyboard": [[run_button(language, delete, reply_to.bot_args)]]}
             sender.edit_message_text(reply_to.chat_id, reply_to.message_id, text, reply_markup=markup)
         elif settings.admin_chat_id is not None:
             send_once(sender, resources.database, f"sentry-cleanup:{run_key}", settings.admin_chat_id, text)
@@ -80,10 +91,7 @@ def notify_database_down(resources: Resources, run_key: str, error: BaseExceptio
     bot's message) directly, so an outage can at worst duplicate this one message, never silence it.
     """
     settings = resources.settings
-    text = telegram_failure(
-        translate(REPORT_TEXTS, "database_down", settings.bot_language, error=type(error).__name__),
-        settings.bot_language,
-    )
+    text = telegram_failure(database_down_reason(error, settings.bot_language), settings.bot_language)
     try:
         sender = resources.telegram()
         if reply_to is not None:
@@ -99,14 +107,6 @@ def notify_database_down(resources: Resources, run_key: str, error: BaseExceptio
 def database_failure(summary: str, error: BaseException) -> CleanupFailed:
     """The one report of a run the database outage ended (component=database, fatal: "Database down")."""
     return _failed("cleanup_database", summary, error)
-
-
-def _record_text(record: audit.RunRecord) -> str:
-    counts = record.counts
-    return (
-        f"🧹 Sentry cleanup run #{record.id}: {record.status}. "
-        f"Found {counts.get('found', 0)}, done {counts.get('done', 0)}, failed {counts.get('failed', 0)}."
-    )
 
 
 def run_cleanup_job(
@@ -125,17 +125,23 @@ def run_cleanup_job(
     lock, LockHeld propagates if ``retry_in_s`` is set (the task retries then); otherwise CleanupFailed.
     """
     settings, database = resources.settings, resources.database
-    language = settings.bot_language
+    language = (reply_to.language if reply_to else None) or settings.bot_language
     try:
         api = resources.sentry_api()
     except SentryApiNotConfigured as exc:  # credentials missing: say so in the admin chat, and fail the task
-        _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
+        _notify(
+            resources,
+            run_key,
+            telegram_failure(not_configured_reason(exc.missing, language), language),
+            reply_to,
+            offer_run=False,
+        )
         raise _failed("cleanup_not_configured", str(exc), exc) from None
     audit.ensure_schema(database)
     previous = audit.find_run(database, run_key)
     if previous is not None and previous.status in FINISHED:
         # The work is done; only the summary may have been lost with the worker. send_once will not repeat it.
-        _notify(resources, run_key, _record_text(previous), reply_to, offer_run=False)
+        _notify(resources, run_key, record_text(previous, language), reply_to, offer_run=False)
         if previous.status == audit.FAILED:  # reported when it failed
             summary = f"Sentry cleanup run {previous.id} ({previous.status}): {previous.error}"
             raise _failed("cleanup_failed", summary, None, {"run_id": previous.id, "counts": previous.counts})
@@ -154,9 +160,11 @@ def run_cleanup_job(
         report: CleanupReport = run_cleanup(request, ctx, run_key=attempt_key, trigger=trigger, lock_owner=run_key)
     except LockHeld as exc:
         if retry_in_s is not None:
-            _notify(resources, run_key, telegram_waiting(str(exc), retry_in_s, language), reply_to, offer_run=False)
+            waiting = telegram_waiting(lock_held_reason(exc.holder, language), retry_in_s, language)
+            _notify(resources, run_key, waiting, reply_to, offer_run=False)
             raise
-        _notify(resources, run_key, telegram_failure(str(exc), language), reply_to, offer_run=False)
+        failed = telegram_failure(lock_held_reason(exc.holder, language), language, retry_later=True)
+        _notify(resources, run_key, failed, reply_to, offer_run=False)
         raise _failed("cleanup_lock_busy", f"Sentry cleanup not started: {exc}", exc) from None
 
     bot_args = reply_to.bot_args if reply_to else ""

@@ -6,7 +6,8 @@ import html
 from collections.abc import Iterable
 
 from common.contract import CLEANUP_RUN_CALLBACK_PREFIX
-from common.texts import Catalogue, Language, shorten, translate
+from common.i18n import Language, Translator, translator
+from common.texts import shorten
 from worker.cleanup.audit import RunRecord
 from worker.cleanup.policy import PROTECTION_TEXT, Protection
 from worker.cleanup.runner import CleanupReport, CleanupRequest
@@ -85,95 +86,131 @@ def run_lines(runs: Iterable[RunRecord]) -> Iterable[str]:
         )
 
 
-REPORT_TEXTS: Catalogue = {
-    "title_preview": {"ru": "🧹 Очистка Sentry — предпросмотр", "en": "🧹 Sentry cleanup — preview"},
-    "title_done": {"ru": "🧹 Очистка Sentry выполнена", "en": "🧹 Sentry cleanup done"},
-    "database_down": {
-        "ru": "База данных недоступна ({error}), очистка не выполнена. Следующий запуск — по расписанию.",
-        "en": "The database is unreachable ({error}); the cleanup did not run. The next run is on schedule.",
-    },
-    "title_failed": {"ru": "⚠️ Очистка Sentry завершилась с ошибками", "en": "⚠️ Sentry cleanup finished with failures"},
-    "totals": {
-        "ru": "Найдено: {found}, к действию ({verb}): {to_act}, защищено: {kept}",
-        "en": "Found: {found}, to {verb}: {to_act}, protected: {kept}",
-    },
-    "already_resolved": {
-        "ru": "уже решены: {n}",
-        "en": "already resolved: {n}",
-    },
-    "outcome": {
-        "ru": "Выполнено: {done}, ошибок: {failed}, неизвестно: {unknown}, не начато: {not_attempted}",
-        "en": "Done: {done}, failed: {failed}, unknown: {unknown}, not attempted: {not_attempted}",
-    },
-    "more": {"ru": "… и ещё {n}", "en": "… and {n} more"},
-    "run": {
-        "ru": "Запуск #{run_id}, {calls} запросов к API, {seconds:.1f} с",
-        "en": "Run #{run_id}, {calls} API calls, {seconds:.1f}s",
-    },
-    "error": {"ru": "Ошибка: {error}", "en": "Error: {error}"},
-    "hint": {"ru": "Запустить: /cleanup {args} run", "en": "To run it: /cleanup {args} run"},
-    "title_waiting": {
-        "ru": "⏳ Очистка Sentry ждёт: проект занят другим запуском",
-        "en": "⏳ Sentry cleanup waiting: another run is acting on the project",
-    },
-    "retry_in": {"ru": "Повтор через {seconds} с.", "en": "Trying again in {seconds}s."},
-    "button_resolve": {"ru": "▶️ Запустить", "en": "▶️ Run"},
-    "button_delete": {"ru": "🗑 Удалить…", "en": "🗑 Delete…"},
-    "verb_resolve": {"ru": "resolve", "en": "resolve"},
-    "verb_delete": {"ru": "удалить", "en": "delete"},
-}
-
-
 def telegram_summary(report: CleanupReport, language: Language, bot_args: str = "") -> str:
     """An HTML message for the admin chat: what was (or would be) done, with the first few issues."""
-
-    def t(key: str, **values: object) -> str:
-        return translate(REPORT_TEXTS, key, language, **values)
-
-    counts = report.counts
+    t = translator(language)
+    counts = {key: value for key, value in report.counts.items() if isinstance(value, int)}
+    number = {key: t.number(value) for key, value in counts.items()}
     # Issues that are resolved already are not "protected" from a resolve: there is nothing left to do.
-    already_resolved = int(counts.get("protected", {}).get(str(Protection.ALREADY_RESOLVED), 0))
-    title = "title_preview" if not report.request.execute else ("title_failed" if report.failed else "title_done")
-    lines = [f"<b>{t(title)}</b>", f"<code>{html.escape(describe_request(report.request))}</code>"]
-    lines.append(
-        t(
-            "totals",
-            found=counts["found"],
-            verb=t(f"verb_{_verb(report)}"),
-            to_act=counts["to_act"],
-            kept=counts["found"] - counts["to_act"] - already_resolved,
+    already_resolved = int(report.counts.get("protected", {}).get(str(Protection.ALREADY_RESOLVED), 0))
+    kept = t.number(counts["found"] - counts["to_act"] - already_resolved)
+    if not report.request.execute:
+        title = t.gettext("🧹 Sentry cleanup — preview")
+    elif report.failed:
+        title = t.gettext("⚠️ Sentry cleanup finished with failures")
+    else:
+        title = t.gettext("🧹 Sentry cleanup done")
+    lines = [f"<b>{title}</b>", f"<code>{html.escape(describe_request(report.request))}</code>"]
+    if report.request.delete:
+        totals = t.gettext(
+            "Found: {found}, to delete: {to_act}, protected: {kept}",
+            found=number["found"],
+            to_act=number["to_act"],
+            kept=kept,
         )
-        + (f", {t('already_resolved', n=already_resolved)}" if already_resolved else "")
-    )
+    else:
+        totals = t.gettext(
+            "Found: {found}, to resolve: {to_act}, protected: {kept}",
+            found=number["found"],
+            to_act=number["to_act"],
+            kept=kept,
+        )
+    if already_resolved:
+        totals += ", " + t.gettext("already resolved: {n}", n=t.number(already_resolved))
+    lines.append(totals)
     if report.request.execute:
-        lines.append(t("outcome", **{k: counts[k] for k in ("done", "failed", "unknown", "not_attempted")}))
+        lines.append(
+            t.gettext(
+                "Done: {done}, failed: {failed}, unknown: {unknown}, not attempted: {not_attempted}",
+                **{key: number[key] for key in ("done", "failed", "unknown", "not_attempted")},
+            )
+        )
     acting = [d for d in report.decisions if d.acts]
     for decision in acting[:TELEGRAM_ISSUE_LINES]:
         lines.append(f"• {html.escape(shorten(decision.issue.title, 70))}")
     if len(acting) > TELEGRAM_ISSUE_LINES:
-        lines.append(t("more", n=len(acting) - TELEGRAM_ISSUE_LINES))
-    lines.append(t("run", run_id=report.run_id, calls=report.api.requests, seconds=report.duration_s))
+        lines.append(t.ngettext("… and {n} more issue", "… and {n} more issues", len(acting) - TELEGRAM_ISSUE_LINES))
+    lines.append(
+        t.gettext(
+            "Run #{run_id}: {calls}, {duration}",
+            run_id=report.run_id,
+            calls=t.ngettext("{n} Sentry API call", "{n} Sentry API calls", report.api.requests),
+            duration=t.seconds(report.duration_s),
+        )
+    )
     if report.error:
-        lines.append(t("error", error=html.escape(report.error[:500])))
+        lines.append(t.gettext("Error: {error}", error=html.escape(report.error[:500])))
     if not report.request.execute and counts["to_act"]:
-        lines.append(html.escape(t("hint", args=bot_args).replace("  ", " ")))
+        lines.append(html.escape(t.gettext("To carry it out: /cleanup {args} run", args=bot_args).replace("  ", " ")))
     return "\n".join(lines)
 
 
 def run_button(language: Language, delete: bool, bot_args: str) -> dict[str, str]:
     """The preview's button: a resolve runs when pressed; a delete asks to confirm first (the bot does)."""
-    label = translate(REPORT_TEXTS, "button_delete" if delete else "button_resolve", language)
+    t = translator(language)
+    label = t.pgettext("button", "🗑 Delete…") if delete else t.pgettext("button", "▶️ Run")
     return {"text": label, "callback_data": f"{CLEANUP_RUN_CALLBACK_PREFIX}{bot_args}"[:64]}
 
 
-def telegram_failure(message: str, language: Language) -> str:
+def telegram_failure(message: str, language: Language, *, retry_later: bool = False) -> str:
     """The summary when the run could not start (lock held, configuration missing)."""
-    head = translate(REPORT_TEXTS, "title_failed", language)
-    return f"<b>{head}</b>\n{html.escape(message[:1000])}"
+    t = translator(language)
+    head = t.gettext("⚠️ Sentry cleanup did not start")
+    advice = "\n" + t.gettext("Try again when it has finished.") if retry_later else ""
+    return f"<b>{head}</b>\n{html.escape(message[:1000])}{advice}"
 
 
 def telegram_waiting(message: str, retry_in_s: int, language: Language) -> str:
     """The message while the run waits for another run's lock (the task retries; the outcome replaces it)."""
-    head = translate(REPORT_TEXTS, "title_waiting", language)
-    retry = translate(REPORT_TEXTS, "retry_in", language, seconds=retry_in_s)
+    t = translator(language)
+    head = t.gettext("⏳ Sentry cleanup is waiting: another run is acting on the project")
+    retry = t.gettext("Trying again in {wait}.", wait=t.duration(retry_in_s))
     return f"<b>{head}</b>\n{html.escape(message[:1000])}\n{retry}"
+
+
+def not_configured_reason(missing: list[str], language: Language) -> str:
+    """Why the cleanup cannot reach Sentry's Web API, naming the variables to set."""
+    return translator(language).gettext(
+        "Set {names} to use the Sentry Web API (token scopes: event:read to list, event:write to resolve, "
+        "event:admin to delete).",
+        names=", ".join(missing),
+    )
+
+
+def lock_held_reason(holder: str | None, language: Language) -> str:
+    """Why the cleanup did not start (or waits): another run holds the project's lock."""
+    t = translator(language)
+    if holder:
+        return t.gettext("Run {holder} is already acting on this Sentry project.", holder=holder)
+    return t.gettext("Another run is already acting on this Sentry project.")
+
+
+def database_down_reason(error: BaseException, language: Language) -> str:
+    """Why a run the database outage outlasted did not run (the admins are told without the database)."""
+    return translator(language).gettext(
+        "The database is unreachable ({error}); the cleanup did not run. The next run is on schedule.",
+        error=type(error).__name__,
+    )
+
+
+def record_text(record: RunRecord, language: Language) -> str:
+    """What a redelivered cleanup says about the run that already finished."""
+    t = translator(language)
+    counts = record.counts
+    return t.gettext(
+        "🧹 Sentry cleanup run #{run_id}: {status}. Found: {found}, done: {done}, failed: {failed}.",
+        run_id=record.id,
+        status=_status(t, record.status),
+        found=t.number(int(counts.get("found", 0))),
+        done=t.number(int(counts.get("done", 0))),
+        failed=t.number(int(counts.get("failed", 0))),
+    )
+
+
+def _status(t: Translator, status: str) -> str:
+    names = {
+        "done": t.pgettext("cleanup run status", "done"),
+        "failed": t.pgettext("cleanup run status", "failed"),
+        "preview": t.pgettext("cleanup run status", "preview"),
+    }
+    return names.get(status, status)

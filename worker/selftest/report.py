@@ -8,7 +8,8 @@ from enum import Enum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from common.texts import Catalogue, Language, translate
+from common.i18n import N_, Language, translator
+from common.texts import Messages, translate
 
 # Tags every test event carries; the weekly cleanup and the alert rules match on them.
 TEST_TAGS = {"test": "true", "source": "test_sentry"}
@@ -101,46 +102,27 @@ def event_url(api_url: str, organization: str | None, event_id: str) -> str | No
     return f"{api_url.rstrip('/')}/organizations/{org}/issues/?query={query}"
 
 
-REPORT_TEXTS: Catalogue = {
-    "header": {"ru": "🧪 Тесты Sentry: {tests}", "en": "🧪 Sentry tests: {tests}"},
-    Delivery.CONFIRMED.value: {
-        "ru": "✅ {test}: доставлено, событие {event_id}",
-        "en": "✅ {test}: delivered, event {event_id}",
-    },
-    Delivery.NOT_CONFIRMED.value: {
-        "ru": "⚠️ {test}: отправлено, но Sentry не показал событие {event_id} за {timeout_s} с — оно могло потеряться",
-        "en": "⚠️ {test}: sent, but Sentry did not show event {event_id} within {timeout_s}s; it may be lost",
-    },
-    Delivery.UNCHECKED.value: {
-        "ru": "📤 {test}: отправлено, событие {event_id} (доставку проверяет SENTRY_AUTH_TOKEN с project:read)",
-        "en": "📤 {test}: sent, event {event_id} (checking delivery takes SENTRY_AUTH_TOKEN with project:read)",
-    },
-    "failed": {"ru": "❌ {test}: {reason}", "en": "❌ {test}: {reason}"},
-    Failure.SENTRY_OFF.value: {
-        "ru": "Sentry выключен в воркере (SENTRY_DSN не задан), событие не отправлено",
-        "en": "Sentry is off in the worker (SENTRY_DSN is not set), no event sent",
-    },
-    Failure.NOT_SENT.value: {
-        "ru": "SDK не отправил событие (отброшено фильтром, семплированием или лимитом)",
-        "en": "the SDK did not send the event (dropped by a filter, sampling or a rate limit)",
-    },
-    Failure.CRASHED.value: {
-        "ru": "тест сам упал с {detail}, см. логи воркера",
-        "en": "the test itself failed with {detail}, see the worker's logs",
-    },
-    "off_summary": {
-        "ru": "⚠️ Sentry выключен: задайте SENTRY_DSN для бота и воркеров. Ничего не сломано, просто события не уходят.",
-        "en": "⚠️ Sentry is off: set SENTRY_DSN for the bot and the workers. Nothing is broken; events just go nowhere.",
-    },
-    "not_confirmed_summary": {
-        "ru": "⚠️ Sentry подтвердил не все события: проверьте SENTRY_DSN, доступность Sentry и лимиты проекта.",
-        "en": "⚠️ Sentry did not confirm every event: check SENTRY_DSN, Sentry's reachability and the project's limits.",
-    },
-    "trace": {"ru": "Трасса: {trace_id}", "en": "Trace: {trace_id}"},
-    "where": {
-        "ru": "В Sentry: Issues → поиск test:true source:test_sentry",
-        "en": "In Sentry: Issues → search test:true source:test_sentry",
-    },
+REPORT_TEXTS: Messages = {
+    "header": N_("🧪 Sentry tests: {tests}"),
+    Delivery.CONFIRMED.value: N_("✅ {test}: delivered, event {event_id}"),
+    Delivery.NOT_CONFIRMED.value: N_(
+        "⚠️ {test}: sent, but Sentry did not show event {event_id} within {wait}; it may be lost"
+    ),
+    Delivery.UNCHECKED.value: N_(
+        "📤 {test}: sent, event {event_id} (to check its delivery, set SENTRY_AUTH_TOKEN with project:read)"
+    ),
+    "failed": N_("❌ {test}: {reason}"),
+    Failure.SENTRY_OFF.value: N_("Sentry is off in the worker (SENTRY_DSN is not set), no event sent"),
+    Failure.NOT_SENT.value: N_("the SDK did not send the event (dropped by a filter, sampling or a rate limit)"),
+    Failure.CRASHED.value: N_("the test itself failed with {detail}, see the worker's logs"),
+    "off_summary": N_(
+        "⚠️ Sentry is off: set SENTRY_DSN for the bot and the workers. Nothing is broken; events just go nowhere."
+    ),
+    "not_confirmed_summary": N_(
+        "⚠️ Sentry did not confirm every event: check SENTRY_DSN, Sentry's reachability and the project's limits."
+    ),
+    "trace": N_("Trace: {trace_id}"),
+    "where": N_("In Sentry: Issues → search test:true source:test_sentry"),
 }
 
 
@@ -167,7 +149,7 @@ def format_report(
                 language,
                 test=outcome.test,
                 event_id=outcome.event_id,
-                timeout_s=f"{confirm_timeout_s:g}",
+                wait=translator(language).timeout(confirm_timeout_s),
             )
             if outcome.title:
                 line += f" — {outcome.title}"

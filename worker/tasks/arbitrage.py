@@ -10,6 +10,7 @@ from celery.exceptions import Reject
 from sqlalchemy.exc import OperationalError
 
 from common.contract import ContractError, ScanTask
+from common.i18n import language_from_code
 from common.observability.failures import failure
 from common.scan_slot import release
 from worker.app import BaseTask, TaskFailed, app
@@ -88,5 +89,7 @@ def _refuse_malformed(task: BaseTask, task_id: str, kwargs: dict[str, Any]) -> N
             log.warning("Could not release the scan slot of user %s", user_id, exc_info=True)
     if isinstance(chat_id, int) and isinstance(message_id, int | None):
         request = ScanRequest(task_id, user_id if isinstance(user_id, int) else 0, chat_id, message_id, "?", "?")
-        text = messages.failure_text(resources.settings.bot_language, "internal", "?", "?", None)
+        given = kwargs.get("language")
+        language = (language_from_code(given) if isinstance(given, str) else None) or resources.settings.bot_language
+        text = messages.failure_text(language, "internal", "?", "?", None)
         deliver(resources, request, text)

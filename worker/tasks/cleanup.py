@@ -46,7 +46,7 @@ def sentry_cleanup(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
         call.test_only, call.older_than_days, call.delete, call.execute, call.environment, call.max_actions
     )
     reply_to = (
-        ReplyTo(call.chat_id, call.message_id, call.bot_args)
+        ReplyTo(call.chat_id, call.message_id, call.bot_args, call.language)
         if call.chat_id is not None and call.message_id is not None
         else None
     )

@@ -74,7 +74,7 @@ def run_tests(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
             api.close()
     report = format_report(
         outcomes,
-        settings.bot_language,
+        call.language or settings.bot_language,
         trace_id=trace_id,
         api_url=settings.sentry_api_url,
         organization=settings.sentry_organization,
