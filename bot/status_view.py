@@ -8,54 +8,43 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.texts import Catalogue, Language, translate
+from common.i18n import N_, translator
 from common.status import QueueDepth
 
 TEXTS: Catalogue = {
-    "title": {"ru": "📊 Состояние системы", "en": "📊 System status"},
-    "broker_down": {
-        "ru": "❌ Брокер (Redis) недоступен ({error}): очереди, воркеры и задачи не видны. "
-        "Проверьте Redis и REDIS_URL.",
-        "en": "❌ The broker (Redis) is unavailable ({error}): queues, workers and tasks cannot be seen. "
-        "Check Redis and REDIS_URL.",
-    },
-    "workers": {"ru": "👷 Воркеры ({count}): {items}", "en": "👷 Workers ({count}): {items}"},
-    "no_workers": {
-        "ru": "⚠️ Ни один воркер не ответил за {timeout_s:g} с (запущены ли воркеры с очередью default?)",
-        "en": "⚠️ No worker answered within {timeout_s:g}s (is a worker consuming the default queue?)",
-    },
-    "workers_silent": {
-        "ru": "⚠️ Ни один воркер не ответил на ping",
-        "en": "⚠️ No worker answered the ping",
-    },
-    "queue_unavailable": {
-        "ru": "⚠️ Не удалось поставить запрос воркерам в очередь. Код ошибки: {event_id}",
-        "en": "⚠️ Could not queue the request to the workers. Error id: {event_id}",
-    },
-    "queues": {"ru": "📥 Очереди: {items}", "en": "📥 Queues: {items}"},
-    "oldest": {"ru": "{queue} {waiting} (ждёт {age})", "en": "{queue} {waiting} (oldest {age})"},
-    "running": {"ru": "▶️ Выполняются: {items}", "en": "▶️ Running: {items}"},
-    "scans": {"ru": "🔎 Последние сканы: {items}", "en": "🔎 Last scans: {items}"},
-    "cleanups": {"ru": "🧹 Последние очистки: {items}", "en": "🧹 Last cleanups: {items}"},
-    "database_error": {
-        "ru": "⚠️ База данных не ответила воркеру ({error}): сканы, очистки и outbox не видны",
-        "en": "⚠️ The database did not answer the worker ({error}): scans, cleanups and the outbox cannot be seen",
-    },
-    "outbox": {"ru": "📤 Сообщений Telegram ждут отправки: {count}", "en": "📤 Telegram messages waiting: {count}"},
-    "beat": {"ru": "⏰ Следующие запуски beat: {items}", "en": "⏰ Next beat runs: {items}"},
-    "beat_item": {"ru": "{name} {when} (через {delay})", "en": "{name} {when} (in {delay})"},
-    "sentry.on": {"ru": "🛰 Sentry: включён", "en": "🛰 Sentry: on"},
-    "sentry.off": {"ru": "🛰 Sentry: выключен (SENTRY_DSN не задан)", "en": "🛰 Sentry: off (SENTRY_DSN is not set)"},
-    "none": {"ru": "нет", "en": "none"},
-    "ago": {"ru": "{delay} назад", "en": "{delay} ago"},
-    "unit.s": {"ru": "{n} с", "en": "{n}s"},
-    "unit.min": {"ru": "{n} мин", "en": "{n} min"},
-    "unit.h": {"ru": "{n} ч", "en": "{n} h"},
-    "unit.d": {"ru": "{n} д", "en": "{n} d"},
-    "cleanup.test_only": {"ru": "тестовые", "en": "test issues"},
-    "cleanup.old": {"ru": "старше {days} д", "en": "older than {days} d"},
-    "cleanup.delete": {"ru": "удаление", "en": "delete"},
-    "cleanup.resolve": {"ru": "resolve", "en": "resolve"},
-    "cleanup.dry_run": {"ru": "предпросмотр", "en": "preview"},
+    "title": N_("📊 System status"),
+    "broker_down": N_(
+        "❌ The broker (Redis) is unavailable ({error}): queues, workers and tasks cannot be seen. "
+        "Check Redis and REDIS_URL."
+    ),
+    "workers": N_("👷 Workers ({count}): {items}"),
+    "no_workers": N_("⚠️ No worker answered within {timeout} (is a worker consuming the default queue?)"),
+    "workers_silent": N_("⚠️ No worker answered the ping"),
+    "queue_unavailable": N_("⚠️ Could not queue the request to the workers. Error id: {event_id}"),
+    "queues": N_("📥 Queues: {items}"),
+    "oldest": N_("{queue} {waiting} (oldest {age})"),
+    "running": N_("▶️ Running: {items}"),
+    "scans": N_("🔎 Last scans: {items}"),
+    "cleanups": N_("🧹 Last cleanups: {items}"),
+    "database_error": N_(
+        "⚠️ The database did not answer the worker ({error}): scans, cleanups and the outbox cannot be seen"
+    ),
+    "outbox": N_("📤 Telegram messages waiting: {count}"),
+    "beat": N_("⏰ Next beat runs: {items}"),
+    "beat_item": N_("{name} {when} (in {delay})"),
+    "sentry.on": N_("🛰 Sentry: on"),
+    "sentry.off": N_("🛰 Sentry: off (SENTRY_DSN is not set)"),
+    "none": N_("none"),
+    "ago": N_("{delay} ago"),
+    "unit.s": N_("{n}s"),
+    "unit.min": N_("{n} min"),
+    "unit.h": N_("{n} h"),
+    "unit.d": N_("{n} d"),
+    "cleanup.test_only": N_("test issues"),
+    "cleanup.old": N_("older than {days} d"),
+    "cleanup.delete": N_("delete"),
+    "cleanup.resolve": N_("resolve"),
+    "cleanup.dry_run": N_("preview"),
 }
 
 # Outcome marks of the scans' and cleanup runs' statuses (worker/arbitrage/store.py, worker/cleanup/audit.py).
@@ -189,7 +178,14 @@ def render_status(
         lines.append(_t("broker_down", lang, error=depths.error))
     else:
         if isinstance(worker, WorkersSilent):
-            lines.append(_t(worker.reason, lang, timeout_s=worker.timeout_s, event_id=worker.event_id or "-"))
+            lines.append(
+                _t(
+                    worker.reason,
+                    lang,
+                    timeout=translator(lang).timeout(worker.timeout_s),
+                    event_id=worker.event_id or "-",
+                )
+            )
         elif worker is not None:
             lines += worker_lines(worker, now, lang)
         lines.append(queue_line(depths, lang))

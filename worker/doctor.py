@@ -24,6 +24,7 @@ from celery import Celery
 
 import beat_schedule
 from common.contract import QUEUES, CleanupTask
+from common.i18n import N_, translator
 from common.observability.checklist import (
     MAX_PRODUCTION_SAMPLE_RATE,
     PRODUCTION,
@@ -86,169 +87,79 @@ class Report:
 
 
 TEXTS: Catalogue = {
-    "title": {"ru": "Чек-лист production", "en": "Production checklist"},
-    "fix": {"ru": "исправить: {fix}", "en": "fix: {fix}"},
-    "summary.ok": {"ru": "Готово к production: ❌ нет.", "en": "Ready for production: no ❌."},
-    "summary.fail": {"ru": "Не готово: ❌ {count}.", "en": "Not ready: {count} ❌."},
+    "title": N_("Production checklist"),
+    "fix": N_("fix: {fix}"),
+    "summary.ok": N_("Ready for production: no ❌."),
+    "summary.fail": N_("Not ready: {count} ❌."),
     # configuration
-    "config.fail": {"ru": "конфигурация неверна: {error}", "en": "the configuration is invalid: {error}"},
-    "config.fix": {
-        "ru": "исправьте названные переменные в .env (см. .env.example)",
-        "en": "correct the variables named above in .env (see .env.example)",
-    },
-    "sentry_dsn.ok": {
-        "ru": "SENTRY_DSN задан: {host}, проект {project}",
-        "en": "SENTRY_DSN is set: {host}, project {project}",
-    },
-    "sentry_dsn.fail": {
-        "ru": "SENTRY_DSN не задан: события никуда не уходят",
-        "en": "SENTRY_DSN is not set: events go nowhere",
-    },
-    "sentry_dsn.fix": {
-        "ru": "SENTRY_DSN=https://KEY@oXXXX.ingest.sentry.io/PROJECT (Sentry → Project Settings → Client Keys)",
-        "en": "SENTRY_DSN=https://KEY@oXXXX.ingest.sentry.io/PROJECT (Sentry → Project Settings → Client Keys)",
-    },
-    "sentry_environment.ok": {"ru": "SENTRY_ENVIRONMENT=production", "en": "SENTRY_ENVIRONMENT=production"},
-    "sentry_environment.fail": {
-        "ru": "SENTRY_ENVIRONMENT={value}, а не production",
-        "en": "SENTRY_ENVIRONMENT is {value}, not production",
-    },
-    "sentry_environment.fix": {"ru": "SENTRY_ENVIRONMENT=production", "en": "SENTRY_ENVIRONMENT=production"},
-    "sentry_traces_sample_rate.ok": {
-        "ru": "SENTRY_TRACES_SAMPLE_RATE={value} ≤ {limit}",
-        "en": "SENTRY_TRACES_SAMPLE_RATE={value} ≤ {limit}",
-    },
-    "sentry_traces_sample_rate.fail": {
-        "ru": "SENTRY_TRACES_SAMPLE_RATE={value} > {limit}: лишняя квота и нагрузка",
-        "en": "SENTRY_TRACES_SAMPLE_RATE={value} > {limit}: quota and overhead wasted",
-    },
-    "sentry_traces_sample_rate.fix": {
-        "ru": "SENTRY_TRACES_SAMPLE_RATE=0.1 (10% транзакций)",
-        "en": "SENTRY_TRACES_SAMPLE_RATE=0.1 (10% of transactions)",
-    },
-    "sdk_version.ok": {"ru": "sentry-sdk {value} ≥ 1.40", "en": "sentry-sdk {value} ≥ 1.40"},
-    "sdk_version.fail": {
-        "ru": "sentry-sdk {value} < 1.40: breadcrumbs не работают",
-        "en": "sentry-sdk {value} < 1.40: breadcrumbs do not work",
-    },
-    "sdk_version.fix": {"ru": "make lock и пересоберите образ", "en": "make lock and rebuild the image"},
+    "config.fail": N_("the configuration is invalid: {error}"),
+    "config.fix": N_("correct the variables named above in .env (see .env.example)"),
+    "sentry_dsn.ok": N_("SENTRY_DSN is set: {host}, project {project}"),
+    "sentry_dsn.fail": N_("SENTRY_DSN is not set: events go nowhere"),
+    "sentry_dsn.fix": N_(
+        "SENTRY_DSN=https://KEY@oXXXX.ingest.sentry.io/PROJECT (Sentry → Project Settings → Client Keys)"
+    ),
+    "sentry_environment.ok": N_("SENTRY_ENVIRONMENT=production"),
+    "sentry_environment.fail": N_("SENTRY_ENVIRONMENT is {value}, not production"),
+    "sentry_environment.fix": N_("SENTRY_ENVIRONMENT=production"),
+    "sentry_traces_sample_rate.ok": N_("SENTRY_TRACES_SAMPLE_RATE={value} ≤ {limit}"),
+    "sentry_traces_sample_rate.fail": N_("SENTRY_TRACES_SAMPLE_RATE={value} > {limit}: quota and overhead wasted"),
+    "sentry_traces_sample_rate.fix": N_("SENTRY_TRACES_SAMPLE_RATE=0.1 (one transaction in ten)"),
+    "sdk_version.ok": N_("sentry-sdk {value} ≥ 1.40"),
+    "sdk_version.fail": N_("sentry-sdk {value} < 1.40: breadcrumbs do not work"),
+    "sdk_version.fix": N_("make lock and rebuild the image"),
     # the running system
-    "redis.ok": {"ru": "Redis отвечает ({host})", "en": "Redis answers ({host})"},
-    "redis.fail": {"ru": "Redis ({host}) не отвечает: {error}", "en": "Redis ({host}) does not answer: {error}"},
-    "redis.fix": {
-        "ru": "запустите Redis или исправьте REDIS_URL",
-        "en": "start Redis or correct REDIS_URL",
-    },
-    "workers.ok": {
-        "ru": "воркеры отвечают, Sentry инициализирован в каждом: {names}",
-        "en": "workers answer, Sentry is initialised in each: {names}",
-    },
-    "workers.none": {
-        "ru": "ни один воркер не ответил за {timeout_s:g} с",
-        "en": "no worker answered within {timeout_s:g}s",
-    },
-    "workers.none.fix": {
-        "ru": "запустите воркеры: celery -A worker worker (docker compose up -d worker)",
-        "en": "start the workers: celery -A worker worker (docker compose up -d worker)",
-    },
-    "workers.sentry_off": {
-        "ru": "Sentry не инициализирован в воркерах: {names}",
-        "en": "Sentry is not initialised in the workers: {names}",
-    },
-    "workers.sentry_off.fix": {
-        "ru": "задайте SENTRY_DSN воркерам и перезапустите их; /sentry_info покажет ✅",
-        "en": "give the workers SENTRY_DSN and restart them; /sentry_info then shows ✅",
-    },
-    "workers.checklist": {
-        "ru": "воркеры не проходят чек-лист: {names}",
-        "en": "workers fail the checklist: {names}",
-    },
-    "workers.checklist.fix": {
-        "ru": "воркеры должны работать с той же конфигурацией Sentry; /sentry_info покажет, чего не хватает",
-        "en": "the workers must run with the same Sentry configuration; /sentry_info shows what is missing",
-    },
-    "queues.ok": {"ru": "у каждой очереди есть воркер: {queues}", "en": "every queue has a worker: {queues}"},
-    "queues.fail": {"ru": "очереди без воркера: {queues}", "en": "queues no worker consumes: {queues}"},
-    "queues.fix": {
-        "ru": "запустите воркер с -Q {queues} (или --scale worker=N в compose)",
-        "en": "start a worker with -Q {queues} (or --scale worker=N in compose)",
-    },
-    "skip.redis": {"ru": "нужен Redis (см. выше)", "en": "needs Redis (see above)"},
-    "skip.workers": {"ru": "нет воркеров (см. выше)", "en": "no workers (see above)"},
+    "redis.ok": N_("Redis answers ({host})"),
+    "redis.fail": N_("Redis ({host}) does not answer: {error}"),
+    "redis.fix": N_("start Redis or correct REDIS_URL"),
+    "workers.ok": N_("workers answer, Sentry is initialised in each: {names}"),
+    "workers.none": N_("no worker answered within {timeout}"),
+    "workers.none.fix": N_("start the workers: celery -A worker worker (docker compose up -d worker)"),
+    "workers.sentry_off": N_("Sentry is not initialised in the workers: {names}"),
+    "workers.sentry_off.fix": N_("give the workers SENTRY_DSN and restart them; /sentry_info then shows ✅"),
+    "workers.checklist": N_("workers fail the checklist: {names}"),
+    "workers.checklist.fix": N_(
+        "the workers must run with the same Sentry configuration; /sentry_info shows what is missing"
+    ),
+    "queues.ok": N_("every queue has a worker: {queues}"),
+    "queues.fail": N_("queues no worker consumes: {queues}"),
+    "queues.fix": N_("start a worker with -Q {queues} (or --scale worker=N in compose)"),
+    "skip.redis": N_("needs Redis (see above)"),
+    "skip.workers": N_("no workers (see above)"),
     # Sentry's Web API
-    "sentry_api.ok": {
-        "ru": "Web API Sentry доступен: {host}, {organization}/{project}",
-        "en": "Sentry's Web API answers: {host}, {organization}/{project}",
-    },
-    "sentry_api.fail": {"ru": "Web API Sentry: {error}", "en": "Sentry's Web API: {error}"},
-    "sentry_api.fix": {
-        "ru": "SENTRY_AUTH_TOKEN (project:read, event:read, event:write, alerts:read), "
-        "SENTRY_ORGANIZATION, SENTRY_PROJECT, SENTRY_API_URL",
-        "en": "SENTRY_AUTH_TOKEN (project:read, event:read, event:write, alerts:read), "
-        "SENTRY_ORGANIZATION, SENTRY_PROJECT, SENTRY_API_URL",
-    },
-    "skip.api": {"ru": "нужен Web API Sentry (см. выше)", "en": "needs Sentry's Web API (see above)"},
-    "skip.dsn": {"ru": "нужен SENTRY_DSN (см. выше)", "en": "needs SENTRY_DSN (see above)"},
-    "test_event.ok": {
-        "ru": "тестовое событие {event_id} пришло в Sentry с breadcrumbs ({crumbs}), issue {issue_id} закрыт",
-        "en": "test event {event_id} reached Sentry with its breadcrumbs ({crumbs}), issue {issue_id} resolved",
-    },
-    "test_event.not_sent": {
-        "ru": "тестовое событие не отправлено: {reason}",
-        "en": "the test event was not sent: {reason}",
-    },
-    "test_event.lost": {
-        "ru": "тестовое событие {event_id} не появилось в Sentry за {timeout_s:g} с",
-        "en": "test event {event_id} did not show up in Sentry within {timeout_s:g}s",
-    },
-    "test_event.no_breadcrumbs": {
-        "ru": "тестовое событие {event_id} пришло без breadcrumbs",
-        "en": "test event {event_id} arrived without its breadcrumbs",
-    },
-    "test_event.unresolved": {
-        "ru": "тестовое событие {event_id} пришло, но issue не закрыт: {error}",
-        "en": "test event {event_id} arrived, but its issue was not resolved: {error}",
-    },
-    "test_event.fix": {
-        "ru": "проверьте SENTRY_DSN, доступ к Sentry из этой сети и лимиты проекта; затем /test_sentry all",
-        "en": "check SENTRY_DSN, that Sentry is reachable from here and the project's limits; then /test_sentry all",
-    },
-    "alert_rules.skip": {
-        "ru": "правила алертов DESIGN.md §7 проверит scripts/sentry_alerts.py, когда он появится",
-        "en": "the alert rules of DESIGN.md §7 are checked once scripts/sentry_alerts.py lands",
-    },
-    "test_issues.ok": {"ru": "незакрытых тестовых issues нет", "en": "no unresolved test issues"},
-    "test_issues.fail": {
-        "ru": "незакрытых тестовых issues: {count} ({ids})",
-        "en": "unresolved test issues: {count} ({ids})",
-    },
-    "test_issues.fix": {
-        "ru": "python scripts/sentry_cleanup.py --test-only --execute",
-        "en": "python scripts/sentry_cleanup.py --test-only --execute",
-    },
-    "beat_schedule.ok": {
-        "ru": "в расписании beat есть еженедельная и ежемесячная очистка: {entries}",
-        "en": "beat's schedule holds the weekly and the monthly cleanup: {entries}",
-    },
-    "beat_schedule.fail": {"ru": "в расписании beat нет: {missing}", "en": "beat's schedule lacks: {missing}"},
-    "beat_schedule.fix": {
-        "ru": "верните записи очистки в beat_schedule.py (docs/sentry-cleanup.md)",
-        "en": "put the cleanup entries back into beat_schedule.py (docs/sentry-cleanup.md)",
-    },
-    "weekly": {"ru": "еженедельная очистка тестовых issues", "en": "the weekly cleanup of test issues"},
-    "monthly": {"ru": "ежемесячное удаление старых issues", "en": "the monthly deletion of old issues"},
-    "crons.ok": {"ru": "мониторы Crons отметились: {monitors}", "en": "the Crons monitors have checked in: {monitors}"},
-    "crons.fail": {"ru": "мониторы Crons: {problems}", "en": "Crons monitors: {problems}"},
-    "crons.fix": {
-        "ru": "beat должен работать с SENTRY_DSN; монитор появляется при первом запуске записи",
-        "en": "beat must run with SENTRY_DSN; a monitor appears at its entry's first run",
-    },
-    "crons.missing": {"ru": "{slug} ещё ни разу не отметился", "en": "{slug} has never checked in"},
-    "crons.unhealthy": {"ru": "{slug}: последний запуск {status}", "en": "{slug}: the last run is {status}"},
-    "crons.no_environment": {
-        "ru": "{slug} не отмечался в окружении {environment}",
-        "en": "{slug} has not checked in in environment {environment}",
-    },
+    "sentry_api.ok": N_("Sentry's Web API answers: {host}, {organization}/{project}"),
+    "sentry_api.fail": N_("Sentry's Web API: {error}"),
+    "sentry_api.fix": N_(
+        "SENTRY_AUTH_TOKEN (project:read, event:read, event:write, alerts:read), "
+        "SENTRY_ORGANIZATION, SENTRY_PROJECT, SENTRY_API_URL"
+    ),
+    "skip.api": N_("needs Sentry's Web API (see above)"),
+    "skip.dsn": N_("needs SENTRY_DSN (see above)"),
+    "test_event.ok": N_(
+        "test event {event_id} reached Sentry with its breadcrumbs ({crumbs}), issue {issue_id} resolved"
+    ),
+    "test_event.not_sent": N_("the test event was not sent: {reason}"),
+    "test_event.lost": N_("test event {event_id} did not show up in Sentry within {timeout}"),
+    "test_event.no_breadcrumbs": N_("test event {event_id} arrived without its breadcrumbs"),
+    "test_event.unresolved": N_("test event {event_id} arrived, but its issue was not resolved: {error}"),
+    "test_event.fix": N_(
+        "check SENTRY_DSN, that Sentry is reachable from here and the project's limits; then /test_sentry all"
+    ),
+    "alert_rules.skip": N_("the alert rules of DESIGN.md §7 are checked once scripts/sentry_alerts.py lands"),
+    "test_issues.ok": N_("no unresolved test issues"),
+    "test_issues.fail": N_("unresolved test issues: {count} ({ids})"),
+    "test_issues.fix": N_("python scripts/sentry_cleanup.py --test-only --execute"),
+    "beat_schedule.ok": N_("beat's schedule holds the weekly and the monthly cleanup: {entries}"),
+    "beat_schedule.fail": N_("beat's schedule lacks: {missing}"),
+    "beat_schedule.fix": N_("put the cleanup entries back into beat_schedule.py (docs/sentry-cleanup.md)"),
+    "weekly": N_("the weekly cleanup of test issues"),
+    "monthly": N_("the monthly deletion of old issues"),
+    "crons.ok": N_("the Crons monitors have checked in: {monitors}"),
+    "crons.fail": N_("Crons monitors: {problems}"),
+    "crons.fix": N_("beat must run with SENTRY_DSN; a monitor appears at its entry's first run"),
+    "crons.missing": N_("{slug} has never checked in"),
+    "crons.unhealthy": N_("{slug}: the last run is {status}"),
+    "crons.no_environment": N_("{slug} has not checked in in environment {environment}"),
 }
 
 
@@ -362,7 +273,14 @@ def schedule_check(entries: CleanupEntries, lang: Language) -> Check:
 def worker_verdict(answers: dict[str, dict[str, Any]], lang: Language, timeout_s: float) -> Check:
     """Judge the workers' Sentry statuses (node name -> ``SentryStatus.as_dict()``) as /sentry_info does."""
     if not answers:
-        return _check("workers", Verdict.FAIL, lang, "workers.none", "workers.none.fix", timeout_s=timeout_s)
+        return _check(
+            "workers",
+            Verdict.FAIL,
+            lang,
+            "workers.none",
+            "workers.none.fix",
+            timeout=translator(lang).timeout(timeout_s),
+        )
     off = sorted(name for name, status in answers.items() if not status.get("enabled"))
     if off:
         return _check(
@@ -469,7 +387,7 @@ def test_event_check(api: SentryApi, lang: Language, confirm_timeout_s: float) -
             "test_event.lost",
             "test_event.fix",
             event_id=event_id,
-            timeout_s=confirm_timeout_s,
+            timeout=translator(lang).timeout(confirm_timeout_s),
         )
         return lost, None
     stored = api.event(event_id) or {}

@@ -13,17 +13,15 @@ from bot.producer import QueueUnavailable
 from bot.runtime import is_admin, language, runtime_of
 from bot.texts import Catalogue, text, translate
 from common.contract import ALERT_CALLBACK_PREFIX, AlertActionTask, parse_alert_callback
+from common.i18n import N_
 
 log = logging.getLogger(__name__)
 
 COMMANDS: Catalogue = {}
 
 TEXTS: Catalogue = {
-    "admins_only": {
-        "ru": "⛔ Кнопки алертов доступны только администраторам.",
-        "en": "⛔ Alert buttons are for admins only.",
-    },
-    "unknown_button": {"ru": "Эта кнопка устарела.", "en": "This button is out of date."},
+    "admins_only": N_("⛔ Alert buttons are for admins only."),
+    "unknown_button": N_("This button is out of date."),
 }
 
 

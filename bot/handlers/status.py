@@ -24,6 +24,7 @@ from bot.runtime import BotRuntime, is_admin, language, runtime_of
 from bot.status_view import BrokerDown, WorkersSilent, render_status
 from bot.texts import Catalogue, text
 from common.contract import OpsStatusTask
+from common.i18n import N_
 from common.observability.sdk import sentry_status
 from common.status import QueueDepth, next_runs, read_depths
 
@@ -34,10 +35,7 @@ REDIS_TIMEOUT_S = 0.4
 WORKER_TIMEOUT_S = 1.5
 
 COMMANDS: Catalogue = {
-    "status": {
-        "ru": "состояние воркеров, очередей и последних запусков (админы)",
-        "en": "workers, queues and the last runs (admins)",
-    },
+    "status": N_("workers, queues and the last runs (admins)"),
 }
 
 

@@ -20,38 +20,24 @@ from bot.producer import QueueUnavailable
 from bot.runtime import language, runtime_of
 from bot.texts import Catalogue, Language, text, translate
 from common.contract import MAX_WATCH_PROFIT_BP, WatchCommandTask
+from common.i18n import N_
 from common.markets import DEFAULT_GAME, DEFAULT_LEVEL, LEVELS, canonical_game, game_names
 
 COMMANDS: Catalogue = {
-    "watch": {
-        "ru": "подписка на новые сделки: /watch [игра] [уровень] [мин. прибыль %]; /watch — список",
-        "en": "get told about new deals: /watch [game] [level] [min profit %]; /watch lists them",
-    },
-    "unwatch": {"ru": "удалить подписку: /unwatch N", "en": "remove a subscription: /unwatch N"},
+    "watch": N_("get told about new deals: /watch [game] [level] [min profit %]; /watch lists them"),
+    "unwatch": N_("remove a subscription: /unwatch N"),
 }
 
 TEXTS: Catalogue = {
-    "usage": {
-        "ru": (
-            "Использование: /watch [игра] [уровень] [мин. прибыль %]\n"
-            "Без аргументов — список подписок; удалить: /unwatch N.\n"
-            "Игры: {games} (по умолчанию {game}). Уровни: {levels} (по умолчанию {level}).\n"
-            "Прибыль — процент от цены покупки, до двух знаков (по умолчанию — порог уровня).\n"
-            "Например: /watch dota2 pro 5"
-        ),
-        "en": (
-            "Usage: /watch [game] [level] [min profit %]\n"
-            "Without arguments: your subscriptions; remove one: /unwatch N.\n"
-            "Games: {games} (default {game}). Levels: {levels} (default {level}).\n"
-            "Profit is a percentage of the buy price, up to two decimals (default: the level's threshold).\n"
-            "Example: /watch dota2 pro 5"
-        ),
-    },
-    "unwatch_usage": {
-        "ru": "Использование: /unwatch N — номер подписки из списка /watch, например /unwatch 1",
-        "en": "Usage: /unwatch N, the subscription's number in /watch's list, e.g. /unwatch 1",
-    },
-    "queued": {"ru": "⏳ Секунду…", "en": "⏳ One moment…"},
+    "usage": N_(
+        "Usage: /watch [game] [level] [min profit %]\n"
+        "Without arguments: your subscriptions; remove one: /unwatch N.\n"
+        "Games: {games} (default {game}). Levels: {levels} (default {level}).\n"
+        "Profit is a percentage of the buy price, up to two decimals (default: the level's threshold).\n"
+        "Example: /watch dota2 pro 5"
+    ),
+    "unwatch_usage": N_("Usage: /unwatch N, the subscription's number in /watch's list, e.g. /unwatch 1"),
+    "queued": N_("⏳ One moment…"),
 }
 
 EXPECTED = "[game] [level] [min profit %]"

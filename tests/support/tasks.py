@@ -19,6 +19,7 @@ from worker.tasks import (  # noqa: F401 - registers the production tasks
     arbitrage,
     cleanup,
     selftest,
+    status,
     system,
     upkeep,
     watch,

@@ -34,6 +34,20 @@ def russian_form(n: int) -> int:
 # (one, other). A counted message added to the code without a row here fails the test below.
 PLURALS: dict[tuple[str | None, str], tuple[tuple[str, str, str], tuple[str, str]]] = {
     (None, "{n} item"): (("{n} предмет", "{n} предмета", "{n} предметов"), ("{n} item", "{n} items")),
+    (None, "{n} sale"): (("{n} продажа", "{n} продажи", "{n} продаж"), ("{n} sale", "{n} sales")),
+    (None, "{n}+ sale"): (("{n}+ продажа", "{n}+ продажи", "{n}+ продаж"), ("{n}+ sale", "{n}+ sales")),
+    (None, "{n} day"): (("{n} день", "{n} дня", "{n} дней"), ("{n} day", "{n} days")),
+    (None, "⚠️ {n} price or sale skipped because DMarket sent malformed data."): (
+        (
+            "⚠️ Пропущена {n} цена или продажа: DMarket прислал некорректные данные.",
+            "⚠️ Пропущены {n} цены и продажи: DMarket прислал некорректные данные.",
+            "⚠️ Пропущено {n} цен и продаж: DMarket прислал некорректные данные.",
+        ),
+        (
+            "⚠️ {n} price or sale skipped because DMarket sent malformed data.",
+            "⚠️ {n} prices and sales skipped because DMarket sent malformed data.",
+        ),
+    ),
     (None, "{n} opportunity"): (
         ("{n} возможность", "{n} возможности", "{n} возможностей"),
         ("{n} opportunity", "{n} opportunities"),

@@ -40,6 +40,8 @@ def test_next_runs_follow_the_crontabs_in_utc() -> None:
     tuesday = datetime(2026, 12, 1, 23, 40, 30, tzinfo=UTC)
     assert next_runs(beat_schedule.SCHEDULE, tuesday) == [
         ("upkeep-every-minute", datetime(2026, 12, 1, 23, 41, tzinfo=UTC)),
+        ("watch-sweep-every-minute", datetime(2026, 12, 1, 23, 41, tzinfo=UTC)),
+        ("sentry-alerts-digest-every-30-min", datetime(2026, 12, 2, 0, 0, tzinfo=UTC)),
         ("sentry-cleanup-weekly-test-issues", datetime(2026, 12, 7, 3, 0, tzinfo=UTC)),
         ("sentry-cleanup-monthly-old-issues", datetime(2027, 1, 1, 4, 0, tzinfo=UTC)),
     ]
@@ -63,6 +65,6 @@ def test_broker_down_is_one_line_and_a_silent_worker_keeps_the_rest() -> None:
     assert [line for line in down if line.startswith("❌")] == [down[1]]
     assert "Брокер (Redis) недоступен (ConnectionError)" in down[1]
     silent = render_status([QueueDepth("scans", 0, None)], WorkersSilent("no_workers", 1.5), [], False, now, "en")
-    assert "No worker answered within 1.5s" in silent
+    assert "No worker answered within 1.5 s" in silent
     assert "📥 Queues: scans 0" in silent
     assert silent.endswith("🛰 Sentry: off (SENTRY_DSN is not set)")

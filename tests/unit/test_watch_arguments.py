@@ -68,4 +68,4 @@ def test_a_notification_fits_one_telegram_message(titles: list[str], lang: str) 
     ]
     text = notification_text(lang, "dota2", "pro", 300, found)  # type: ignore[arg-type]
     assert utf16_len(text) <= MAX_MESSAGE_UTF16
-    assert "медиана 20 продаж за 30 дн." in text or "median of 20 sales in 30 d" in text
+    assert "медиана 20 продаж за 30 дней" in text or "median of 20 sales in 30 days" in text

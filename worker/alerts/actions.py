@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from common.contract import AlertActionTask
 from common.db.models import AlertAction, AlertPage
+from common.i18n import N_, translator
 from common.retry import RetryPolicy
 from common.texts import Catalogue, Language, translate
 from worker.alerts.router import show
@@ -43,33 +44,20 @@ CHANGES: dict[str, dict[str, Any]] = {
 DONE_STATUS = {"resolve": "resolved", "archive": "archived"}
 
 TEXTS: Catalogue = {
-    "admins_only": {"ru": "⛔ Только для администраторов.", "en": "⛔ Admins only."},
-    "unknown_page": {"ru": "Эта страница алерта больше не известна.", "en": "This alert page is no longer known."},
-    "resolve": {"ru": "✅ Issue решено в Sentry.", "en": "✅ Issue resolved in Sentry."},
-    "archive": {"ru": "🗄 Issue в архиве до эскалации.", "en": "🗄 Issue archived until escalating."},
-    "mute": {"ru": "🔕 Алерты по issue заглушены на 24 ч.", "en": "🔕 Alerts for this issue muted for 24 h."},
-    "already": {"ru": "Уже сделано.", "en": "Already done."},
-    "no_issue": {"ru": "У метрики нет issue в Sentry.", "en": "A metric alert has no Sentry issue."},
-    "auth": {
-        "ru": "⛔ Sentry отказал: токену SENTRY_AUTH_TOKEN нужен scope {scope}. Ничего не изменено.",
-        "en": "⛔ Sentry refused: SENTRY_AUTH_TOKEN needs the {scope} scope. Nothing changed.",
-    },
-    "not_found": {
-        "ru": "Issue {issue} не найдено в Sentry (удалено?). Ничего не изменено.",
-        "en": "Issue {issue} was not found in Sentry (deleted?). Nothing changed.",
-    },
-    "rate_limited": {
-        "ru": "⏳ Sentry ограничил запросы, попробуйте через {wait_s:.0f} с. Ничего не изменено.",
-        "en": "⏳ Sentry is rate-limiting us, try again in {wait_s:.0f} s. Nothing changed.",
-    },
-    "not_configured": {
-        "ru": "Sentry Web API не настроен (SENTRY_AUTH_TOKEN, SENTRY_ORGANIZATION, SENTRY_PROJECT).",
-        "en": "The Sentry Web API is not configured (SENTRY_AUTH_TOKEN, SENTRY_ORGANIZATION, SENTRY_PROJECT).",
-    },
-    "failed": {
-        "ru": "😔 Не получилось: Sentry не ответил как надо. Ничего не изменено.",
-        "en": "😔 That did not work: Sentry did not answer properly. Nothing changed.",
-    },
+    "admins_only": N_("⛔ Admins only."),
+    "unknown_page": N_("This alert page is no longer known."),
+    "resolve": N_("✅ Issue resolved in Sentry."),
+    "archive": N_("🗄 Issue archived until escalating."),
+    "mute": N_("🔕 Alerts for this issue muted for 24 h."),
+    "already": N_("Already done."),
+    "no_issue": N_("A metric alert has no Sentry issue."),
+    "auth": N_("⛔ Sentry refused: SENTRY_AUTH_TOKEN needs the {scope} scope. Nothing changed."),
+    "not_found": N_("Issue {issue} was not found in Sentry (deleted?). Nothing changed."),
+    "rate_limited": N_("⏳ Sentry is rate-limiting us, try again in {wait}. Nothing changed."),
+    "not_configured": N_(
+        "The Sentry Web API is not configured (SENTRY_AUTH_TOKEN, SENTRY_ORGANIZATION, SENTRY_PROJECT)."
+    ),
+    "failed": N_("😔 That did not work: Sentry did not answer properly. Nothing changed."),
 }
 
 
@@ -174,7 +162,9 @@ def _call_sentry(resources: Resources, issue_id: str, action: str, language: Lan
     except SentryAuthError as exc:
         return ActionOutcome("refused", t("auth", language, scope=exc.scope), str(exc))
     except SentryRateLimited as exc:
-        return ActionOutcome("refused", t("rate_limited", language, wait_s=max(1.0, exc.wait_s)), str(exc))
+        return ActionOutcome(
+            "refused", t("rate_limited", language, wait=translator(language).duration(max(1.0, exc.wait_s))), str(exc)
+        )
     except SentryApiError as exc:
         if exc.status == 404:
             return ActionOutcome("refused", t("not_found", language, issue=issue_id), str(exc))

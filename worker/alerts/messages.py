@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.contract import AlertTask, alert_callback_data
+from common.i18n import N_
 from common.texts import Catalogue, Language, shorten, translate
 from worker.alerts.tiers import BY_NAME, TierRule
 from worker.telegram.sender import MAX_MESSAGE_UTF16, utf16_len
@@ -25,45 +26,36 @@ RULE_BUDGET = 200
 DIGEST_SAMPLES = 5
 
 TEXTS: Catalogue = {
-    "metric_alert": {"ru": "Метрика", "en": "Metric alert"},
-    "database_down": {"ru": "База данных недоступна", "en": "Database down"},
-    "trading_failed": {"ru": "Сбой торговли", "en": "Trading failed"},
-    "auth_failed": {"ru": "Ошибка авторизации", "en": "Auth failed"},
-    "bot_crashed": {"ru": "Бот упал", "en": "Bot crashed"},
-    "rate_limit": {"ru": "Лимит запросов", "en": "Rate limit"},
-    "api_errors": {"ru": "Всплеск ошибок API", "en": "API errors spike"},
-    "tier": {"ru": "уровень {tier}", "en": "tier {tier}"},
-    "level": {"ru": "Уровень", "en": "Level"},
-    "environment": {"ru": "Окружение", "en": "Environment"},
-    "release": {"ru": "Релиз", "en": "Release"},
-    "events": {"ru": "Событий", "en": "Events"},
-    "users": {"ru": "Пользователей", "en": "Users"},
-    "rule": {"ru": "Правило", "en": "Rule"},
-    "issue": {"ru": "Issue", "en": "Issue"},
-    "open_in_sentry": {"ru": "открыть в Sentry", "en": "open in Sentry"},
-    "test": {"ru": "🧪 Тестовое событие (/test_sentry)", "en": "🧪 Test event (/test_sentry)"},
-    "repeats": {
-        "ru": "🔁 Повторов: {repeats} (последний в {at})",
-        "en": "🔁 Repeated {repeats}× (last at {at})",
-    },
-    "resolved": {"ru": "✅ Решено {by}в {at}", "en": "✅ Resolved {by}at {at}"},
-    "archived": {"ru": "🗄 В архиве до эскалации {by}с {at}", "en": "🗄 Archived until escalating {by}at {at}"},
-    "reopened": {"ru": "♻️ Снова открыто {by}в {at}", "en": "♻️ Reopened {by}at {at}"},
-    "muted": {"ru": "🔕 Заглушено до {until} ({by})", "en": "🔕 Muted until {until} ({by})"},
-    "by": {"ru": "({who}) ", "en": "by {who} "},
-    "by_sentry": {"ru": "в Sentry ", "en": "in Sentry "},
-    "button_resolve": {"ru": "✅ Решить", "en": "✅ Resolve"},
-    "button_archive": {"ru": "🗄 В архив", "en": "🗄 Archive"},
-    "button_mute": {"ru": "🔕 Заглушить на 24 ч", "en": "🔕 Mute 24 h"},
-    "digest_title": {
-        "ru": "📬 <b>Сводка алертов</b> за последний час",
-        "en": "📬 <b>Alert digest</b> for the last hour",
-    },
-    "digest_line": {
-        "ru": "{emoji} <b>{name}</b>: {count} (порог {threshold})",
-        "en": "{emoji} <b>{name}</b>: {count} (threshold {threshold})",
-    },
-    "digest_sample": {"ru": "  • {title} — {count}×", "en": "  • {title} — {count}×"},
+    "metric_alert": N_("Metric alert"),
+    "database_down": N_("Database down"),
+    "trading_failed": N_("Trading failed"),
+    "auth_failed": N_("Auth failed"),
+    "bot_crashed": N_("Bot crashed"),
+    "rate_limit": N_("Rate limit"),
+    "api_errors": N_("API errors spike"),
+    "tier": N_("tier {tier}"),
+    "level": N_("Level"),
+    "environment": N_("Environment"),
+    "release": N_("Release"),
+    "events": N_("Events"),
+    "users": N_("Users"),
+    "rule": N_("Rule"),
+    "issue": N_("Issue"),
+    "open_in_sentry": N_("open in Sentry"),
+    "test": N_("🧪 Test event (/test_sentry)"),
+    "repeats": N_("🔁 Repeated {repeats}× (last at {at})"),
+    "resolved": N_("✅ Resolved {by}at {at}"),
+    "archived": N_("🗄 Archived until escalating {by}at {at}"),
+    "reopened": N_("♻️ Reopened {by}at {at}"),
+    "muted": N_("🔕 Muted until {until} ({by})"),
+    "by": N_("by {who} "),
+    "by_sentry": N_("in Sentry "),
+    "button_resolve": N_("✅ Resolve"),
+    "button_archive": N_("🗄 Archive"),
+    "button_mute": N_("🔕 Mute 24 h"),
+    "digest_title": N_("📬 <b>Alert digest</b> for the last hour"),
+    "digest_line": N_("{emoji} <b>{name}</b>: {count} (threshold {threshold})"),
+    "digest_sample": N_("  • {title} — {count}×"),
 }
 
 

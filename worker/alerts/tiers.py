@@ -1,4 +1,4 @@
-"""Alert tiers as data (DESIGN.md §7, the guide's "Настройка алертов"): which alert pages, which is counted.
+"""Alert tiers as data (DESIGN.md §7, the guide's alert settings section): which alert pages, which is counted.
 
 Pure: an alert's ``level``, ``component`` tag and exception type decide its rule, first match wins. When
 Sentry says which of *our* rules fired (``event_alert``'s ``triggered_rule`` is one of the names below),

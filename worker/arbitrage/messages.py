@@ -77,13 +77,12 @@ def progress_text(lang: Language, game: str, level: str, page: int, items: int, 
 
 def valuing_text(lang: Language, game: str, level: str, done: int, total: int) -> str:
     t = translator(lang)
-    return t.ngettext(
-        "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {n} title",
-        "🔎 Valuing {game}/{level} from buy orders and sales: {done} of {n} titles",
-        total,
+    return t.gettext(
+        "🔎 Valuing {game}/{level} from buy orders and sales: title {done} of {total}",
         game=game,
         level=level,
         done=t.number(done),
+        total=t.number(total),
     )
 
 

@@ -4,44 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from common.i18n import N_
 from common.texts import Catalogue, Language, translate
 from worker.arbitrage.engine import Opportunity
 from worker.arbitrage.messages import fitting_lines, percent, utf16_len
 
 TEXTS: Catalogue = {
-    "added": {
-        "ru": "👀 Подписка #{n}: {game}/{level}, прибыль от {min_profit}. Проверяю каждые {period} мин.",
-        "en": "👀 Subscription #{n}: {game}/{level}, profit from {min_profit}. Checking every {period} min.",
-    },
-    "updated": {
-        "ru": "👀 Подписка #{n} на {game}/{level} обновлена: прибыль от {min_profit}.",
-        "en": "👀 Subscription #{n} to {game}/{level} updated: profit from {min_profit}.",
-    },
-    "cap": {
-        "ru": "⚠️ Уже {count} подписок — это максимум. Удалите одну: /unwatch N (список: /watch).",
-        "en": "⚠️ You already have {count} subscriptions, the maximum. Remove one: /unwatch N (list: /watch).",
-    },
-    "list_header": {"ru": "👀 Ваши подписки:", "en": "👀 Your subscriptions:"},
-    "list_line": {
-        "ru": "{n}. {game}/{level}, прибыль от {min_profit}",
-        "en": "{n}. {game}/{level}, profit from {min_profit}",
-    },
-    "list_empty": {
-        "ru": "Подписок нет. Подписаться: /watch [игра] [уровень] [мин. прибыль %]",
-        "en": "No subscriptions. Subscribe: /watch [game] [level] [min profit %]",
-    },
-    "removed": {
-        "ru": "🗑 Подписка #{n} на {game}/{level} удалена.",
-        "en": "🗑 Subscription #{n} to {game}/{level} removed.",
-    },
-    "no_such": {
-        "ru": "⚠️ Подписки #{n} нет (у вас их {count}). Список: /watch",
-        "en": "⚠️ There is no subscription #{n} (you have {count}). List: /watch",
-    },
-    "notify_header": {
-        "ru": "🔔 <b>{game}/{level}</b>: новые возможности с прибылью от {min_profit} ({found})",
-        "en": "🔔 <b>{game}/{level}</b>: new opportunities with a profit from {min_profit} ({found})",
-    },
+    "added": N_("👀 Subscription #{n}: {game}/{level}, profit from {min_profit}. Checking every {period} min."),
+    "updated": N_("👀 Subscription #{n} to {game}/{level} updated: profit from {min_profit}."),
+    "cap": N_("⚠️ You already have {count} subscriptions, the maximum. Remove one: /unwatch N (list: /watch)."),
+    "list_header": N_("👀 Your subscriptions:"),
+    "list_line": N_("{n}. {game}/{level}, profit from {min_profit}"),
+    "list_empty": N_("No subscriptions. Subscribe: /watch [game] [level] [min profit %]"),
+    "removed": N_("🗑 Subscription #{n} to {game}/{level} removed."),
+    "no_such": N_("⚠️ There is no subscription #{n} (you have {count}). List: /watch"),
+    "notify_header": N_("🔔 <b>{game}/{level}</b>: new opportunities with a profit from {min_profit} ({found})"),
 }
 
 
