@@ -1,4 +1,4 @@
-"""The Celery benchmark runs end to end (quick sizes). It checks that it works, not how fast: no timings here.
+"""The Celery and bot benchmarks run end to end (quick sizes). It checks that it works, not how fast: no timings here.
 
 Round trips are counted, not timed, so the producer's two per send is checked here.
 """
@@ -62,3 +62,38 @@ def test_bench_celery_rejects_a_redis_url_that_is_not_redis() -> None:
 
     assert done.returncode == 2
     assert "--redis-url must look like redis://" in done.stderr
+
+
+def test_bench_bot_quick_run_prints_the_table_for_both_scenarios_and_modes() -> None:
+    """A few users, a short slow chat: the bot benchmark runs end to end and prints its table (no timings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_bot", "--users", "5", "--slow-s", "0.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Bot: first reply to /start, 5 users" in out, out
+    for header in ("p50", "p99", "max", "p99 ratio", "p99 / allowed"):
+        assert header in out, out
+    for scenario in ("a. one slow chat (0.5 s a call)", "b. flood limits 1/s per chat, 30/s overall"):
+        for mode in (1, 32):
+            assert f"| {scenario} | {mode} |" in out, out
+    assert "goal (a)" in out, out
+    assert "goal (b)" in out, out
+
+
+def test_bench_bot_rejects_a_bad_user_count_with_a_clear_message() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_bot", "--users", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert done.returncode == 2
+    assert "--users must be between 1 and 1000" in done.stderr
