@@ -15,15 +15,16 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
+def run_bench(arguments: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """``python -m <arguments>`` from the project root, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
 def test_bench_celery_quick_run_prints_both_tables() -> None:
     """Enqueue latency for the producer, the previous path and the hop; Redis traffic; throughput off/bare/ours."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_celery", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    done = run_bench(["bench.bench_celery", "--quick"], timeout_s=90)
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -39,26 +40,14 @@ def test_bench_celery_quick_run_prints_both_tables() -> None:
 
 
 def test_bench_celery_rejects_bad_arguments_with_a_clear_message() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_celery", "--tasks", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_bench(["bench.bench_celery", "--tasks", "0"], timeout_s=30)
 
     assert done.returncode == 2
     assert "--tasks must be between" in done.stderr
 
 
 def test_bench_celery_rejects_a_redis_url_that_is_not_redis() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_celery", "--redis-url", "http://127.0.0.1:6379/14"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_bench(["bench.bench_celery", "--redis-url", "http://127.0.0.1:6379/14"], timeout_s=30)
 
     assert done.returncode == 2
     assert "--redis-url must look like redis://" in done.stderr
@@ -66,13 +55,7 @@ def test_bench_celery_rejects_a_redis_url_that_is_not_redis() -> None:
 
 def test_bench_bot_quick_run_prints_the_table_for_both_scenarios_and_modes() -> None:
     """A few users, a short slow chat: the bot benchmark runs end to end and prints its table (no timings)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_bot", "--users", "5", "--slow-s", "0.5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    done = run_bench(["bench.bench_bot", "--users", "5", "--slow-s", "0.5"], timeout_s=90)
 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -87,13 +70,7 @@ def test_bench_bot_quick_run_prints_the_table_for_both_scenarios_and_modes() -> 
 
 
 def test_bench_bot_rejects_a_bad_user_count_with_a_clear_message() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_bot", "--users", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_bench(["bench.bench_bot", "--users", "0"], timeout_s=30)
 
     assert done.returncode == 2
     assert "--users must be between 1 and 1000" in done.stderr
