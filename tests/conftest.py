@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config: pytest.Config) -> None:
     environment.apply()  # what every subprocess a test starts inherits
     environment.patch_celery_for_sentry()  # before anything imports celery.worker
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """A leaked connection is reported (ResourceWarning, an error here) by the test that leaked it, not by
+    whichever later test happens to run when the collector finally gets to it."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import beat_schedule
 from common.db.migrate import upgrade
 from common.settings import Settings
 from tests.conftest import ROOT, WorkerProcess
@@ -160,7 +161,7 @@ def test_beat_now_reports_a_failed_run_and_refuses_an_unknown_entry(
     settings = crons_settings("UTC")
     unknown = beat_now(settings, "weekly")
     assert unknown.returncode == 2
-    assert "no beat entry 'weekly'; the entries are: sentry-cleanup-monthly-old-issues" in unknown.stderr
+    assert f"no beat entry 'weekly'; the entries are: {', '.join(sorted(beat_schedule.SCHEDULE))}" in unknown.stderr
 
     sentry_sandbox.client.configure(tokens={sentry_sandbox.token: ["event:read", "project:read"]})
     sentry_sandbox.client.seed_issues([{"title": "ValueError: Test error: boom", "tags": {"test": "true"}}])

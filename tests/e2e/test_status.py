@@ -149,7 +149,7 @@ def test_without_a_worker_the_rest_still_answers_and_a_non_admin_is_refused(
         text, elapsed_s = _ask_status(telegram_sandbox)
         refused, _ = _ask_status(telegram_sandbox, OTHER)
     assert elapsed_s < ANSWER_BUDGET_S
-    assert "⚠️ No worker answered within 1.5s" in text
+    assert "⚠️ No worker answered within 1.5 s" in text
     assert "📥 Queues: scans 0 · sentry 0 · maintenance 0 · default 0" in text
     assert "⏰ Next beat runs:" in text
     assert "System status" not in refused

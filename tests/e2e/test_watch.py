@@ -85,9 +85,9 @@ def test_watch_commands_add_list_update_cap_and_remove(
     assert command(action="remove", index=1) == "removed"
     texts = [m["text"] for m in telegram_sandbox.client.bot_messages(user)]
     assert texts[0].startswith("Подписок нет")
-    assert texts[1].startswith("👀 Подписка #1: dota2/pro, прибыль от 5.00%")
-    assert "обновлена: прибыль от 7.00%" in texts[2]
-    assert "csgo/boost, прибыль от 10.00%" in texts[3]  # the level's own threshold by default
+    assert texts[1].startswith("👀 Подписка #1: dota2/pro, прибыль от 5\u00a0%")
+    assert "обновлена: прибыль от 7\u00a0%" in texts[2]
+    assert "csgo/boost, прибыль от 10\u00a0%" in texts[3]  # the level's own threshold by default
     assert texts[4].startswith("⚠️ Уже 2 подписок")
     assert texts[5].startswith("⚠️ Подписки #3 нет")
     assert texts[6] == "🗑 Подписка #1 на dota2/pro удалена."
@@ -188,8 +188,9 @@ def test_the_watch_commands_through_the_bot_edit_its_one_moment_reply(
         return str(message["text"])
 
     with running_bot(watch_env):
-        assert answer("/watch dota2 pro 4.5", "👀 Подписка #1").endswith("прибыль от 4.50%. Проверяю каждые 10 мин.")
-        assert "1. dota2/pro, прибыль от 4.50%" in answer("/watch", "👀 Ваши подписки")
+        added = answer("/watch dota2 pro 4.5", "👀 Подписка #1")
+        assert added.endswith("прибыль от 4,5\u00a0%. Проверяю каждые 10 мин.")
+        assert "1. dota2/pro, прибыль от 4,5\u00a0%" in answer("/watch", "👀 Ваши подписки")
         assert answer("/unwatch 1", "🗑") == "🗑 Подписка #1 на dota2/pro удалена."
         telegram_sandbox.client.send_message(user, user, "/watch dota2 pro lots")
         [usage_reply] = telegram_sandbox.client.wait_for_bot_messages(

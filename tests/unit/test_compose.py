@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# The Compose Specification's JSON schema (github.com/compose-spec/compose-spec, Apache-2.0), vendored.
+SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def watch_command(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
                 n=sub.n,
                 game=sub.game,
                 level=sub.level,
-                min_profit=percent(sub.min_profit_bp),
+                min_profit=percent(sub.min_profit_bp, lang),
                 period=settings.watch_period_min,
             )
     elif call.action == "remove":
@@ -68,7 +68,9 @@ def watch_command(self: BaseTask, **kwargs: Any) -> dict[str, Any]:
             answer = messages.text(lang, "list_empty")
         else:
             lines = [
-                messages.text(lang, "list_line", n=s.n, game=s.game, level=s.level, min_profit=percent(s.min_profit_bp))
+                messages.text(
+                    lang, "list_line", n=s.n, game=s.game, level=s.level, min_profit=percent(s.min_profit_bp, lang)
+                )
                 for s in listed
             ]
             answer = "\n".join([messages.text(lang, "list_header"), *lines])

@@ -31,6 +31,6 @@ def notification_text(
 ) -> str:
     """One grouped message per subscriber and sweep, within Telegram's limit by construction."""
     header = text(
-        lang, "notify_header", game=game, level=level, min_profit=percent(min_profit_bp), found=len(opportunities)
+        lang, "notify_header", game=game, level=level, min_profit=percent(min_profit_bp, lang), found=len(opportunities)
     )
     return "\n\n".join([header, "\n".join(fitting_lines(lang, opportunities, top_n, used=utf16_len(header)))])
