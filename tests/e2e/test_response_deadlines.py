@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,18 @@ def limiter(redis_url: str) -> Iterator[SharedRateLimiter]:
     connection = redis.Redis.from_url(redis_url)
     yield SharedRateLimiter(connection)
     connection.close()
+
+
+def impatient_client(sandbox: DMarketSandbox, limiter: SharedRateLimiter, **options: Any) -> DMarketClient:
+    """The production client on a fresh lane, with a short response deadline and quick retries."""
+    return DMarketClient(
+        sandbox.url,
+        Signer(sandbox.public_key_hex, sandbox.secret_key_hex),
+        limiter,
+        Lane.per_second(f"dmarket:ratelimit:test:{uuid.uuid4().hex}", 10),
+        backoff_base_s=0.05,
+        **options,
+    )
 
 
 def signed(sandbox: DMarketSandbox) -> httpx.Request:
@@ -55,14 +68,7 @@ def test_a_dripping_response_ends_at_the_total_deadline_though_no_read_ever_time
 def test_the_dmarket_client_gives_up_on_a_drip_and_tries_again(
     dmarket_sandbox: DMarketSandbox, limiter: SharedRateLimiter
 ) -> None:
-    client = DMarketClient(
-        dmarket_sandbox.url,
-        Signer(dmarket_sandbox.public_key_hex, dmarket_sandbox.secret_key_hex),
-        limiter,
-        Lane.per_second(f"dmarket:ratelimit:test:{uuid.uuid4().hex}", 10),
-        response_deadline_s=1.0,
-        backoff_base_s=0.05,
-    )
+    client = impatient_client(dmarket_sandbox, limiter, response_deadline_s=1.0)
     dmarket_sandbox.client.drip_next(1, interval_ms=100)
     stats = RequestStats()
     try:
@@ -77,15 +83,7 @@ def test_the_dmarket_client_gives_up_on_a_drip_and_tries_again(
 def test_a_drip_on_every_attempt_fails_as_unreachable_within_the_attempts_deadlines(
     dmarket_sandbox: DMarketSandbox, limiter: SharedRateLimiter
 ) -> None:
-    client = DMarketClient(
-        dmarket_sandbox.url,
-        Signer(dmarket_sandbox.public_key_hex, dmarket_sandbox.secret_key_hex),
-        limiter,
-        Lane.per_second(f"dmarket:ratelimit:test:{uuid.uuid4().hex}", 10),
-        max_attempts=2,
-        response_deadline_s=0.5,
-        backoff_base_s=0.05,
-    )
+    client = impatient_client(dmarket_sandbox, limiter, response_deadline_s=0.5, max_attempts=2)
     dmarket_sandbox.client.drip_next(2, interval_ms=100)
     try:
         with pytest.raises(DMarketUnreachable):
